@@ -1,0 +1,27 @@
+// Build facts compiled in through definitions from CMake.
+#include "core/build_info.h"
+
+#include "core/cuda/device_info.h"
+
+namespace pgolf {
+
+std::string build_info_version() { return PGOLF_VERSION_STRING; }
+
+bool build_info_has_cuda() {
+#ifdef PGOLF_WITH_CUDA
+    return true;
+#else
+    return false;
+#endif
+}
+
+std::vector<CudaDeviceInfo> build_info_cuda_devices(std::string& reason) {
+#ifdef PGOLF_WITH_CUDA
+    return cuda_list_devices(reason);
+#else
+    reason = "this build has no CUDA backend (configured with PGOLF_CUDA=OFF or without nvcc)";
+    return {};
+#endif
+}
+
+}  // namespace pgolf
