@@ -1,0 +1,34 @@
+// Test helpers: repository paths and self-cleaning temporary folders.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace pgolf::test {
+
+// Absolute path of a file in the source tree, e.g. test_source_path("data/tokenizers/fineweb_1024_bpe.model").
+std::string test_source_path(const std::string& relative);
+
+// Path of a file written by the Python reference fixture (tests/tools/sp_reference.py) in the folder named by the
+// PGOLF_REFERENCE_DIR environment variable, which CTest sets; empty when the variable is unset (a direct run).
+std::string test_reference_path(const std::string& name);
+
+// A fresh folder under the system temp dir, removed with everything in it when the object dies.
+class TemporaryFolder {
+public:
+    TemporaryFolder();
+    ~TemporaryFolder();
+    TemporaryFolder(const TemporaryFolder&) = delete;
+    TemporaryFolder& operator=(const TemporaryFolder&) = delete;
+    std::string path(const std::string& name) const { return root_ + "/" + name; }
+    const std::string& root() const { return root_; }
+
+private:
+    std::string root_;
+};
+
+void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
+std::vector<std::uint8_t> test_read_file(const std::string& path);
+
+}  // namespace pgolf::test
