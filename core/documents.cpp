@@ -1,0 +1,126 @@
+// Reads documents from plain text or JSONL files; every error is one line naming the file (and line) at fault.
+#include "core/documents.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+
+namespace pgolf {
+
+namespace {
+
+std::ifstream open_document_file(const std::string& path) {
+    std::error_code ec;
+    // A directory opens fine as an ifstream on Linux and then reads as empty; reject it explicitly.
+    if (std::filesystem::is_directory(path, ec)) {
+        throw Error(path + ": is a directory, expected a text or JSONL file");
+    }
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        throw Error(path + ": cannot open document file");
+    }
+    return in;
+}
+
+bool is_blank(std::string_view line) {
+    return std::all_of(line.begin(), line.end(), [](char c) { return c == ' ' || c == '\t' || c == '\r'; });
+}
+
+// nlohmann's message repeats the position ("[json.exception.parse_error.101] parse error at line 1, column 9: ...")
+// and quotes the last token, which on a long unterminated string is the rest of the line; keep the reason, short.
+std::string json_error_reason(const nlohmann::json::exception& e) {
+    constexpr std::size_t kMaxReason = 160;
+    std::string reason = e.what();
+    if (const auto colon = reason.find(": "); colon != std::string::npos) {
+        reason.erase(0, colon + 2);
+    }
+    if (reason.size() > kMaxReason) {
+        reason.resize(kMaxReason);
+        while (!reason.empty() && (static_cast<unsigned char>(reason.back()) & 0x80) != 0) {
+            reason.pop_back();  // never leave half a UTF-8 sequence
+        }
+        reason += "...";
+    }
+    std::replace_if(reason.begin(), reason.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    return reason;
+}
+
+std::int64_t read_plain(const std::string& path, const std::function<void(std::string_view)>& on_document) {
+    std::ifstream in = open_document_file(path);
+    // istream::read turns the filebuf's exceptions into badbit, so read errors are reported, not thrown through.
+    std::string text;
+    char chunk[1 << 16];
+    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
+        text.append(chunk, static_cast<std::size_t>(in.gcount()));
+    }
+    if (in.bad()) {
+        throw Error(path + ": read error");
+    }
+    on_document(text);
+    return 1;
+}
+
+std::int64_t read_jsonl(const std::string& path, const std::function<void(std::string_view)>& on_document) {
+    std::ifstream in = open_document_file(path);
+    std::string line;
+    std::int64_t line_number = 0;
+    std::int64_t count = 0;
+    while (std::getline(in, line)) {
+        ++line_number;
+        if (is_blank(line)) {
+            continue;
+        }
+        const std::string where = path + ":" + std::to_string(line_number) + ": ";
+        nlohmann::json record;
+        try {
+            record = nlohmann::json::parse(line);
+        } catch (const nlohmann::json::parse_error& e) {
+            throw Error(where + "invalid JSON at byte " + std::to_string(e.byte) + ": " + json_error_reason(e));
+        } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range for a number beyond double
+            throw Error(where + "invalid JSON: " + json_error_reason(e));
+        }
+        if (!record.is_object()) {
+            throw Error(where + "expected a JSON object, got " + record.type_name());
+        }
+        const auto text = record.find("text");
+        if (text == record.end()) {
+            throw Error(where + "missing string field \"text\"");
+        }
+        if (!text->is_string()) {
+            throw Error(where + "field \"text\" is " + text->type_name() + ", expected a string");
+        }
+        on_document(text->get_ref<const std::string&>());
+        ++count;
+    }
+    if (in.bad()) {
+        throw Error(path + ":" + std::to_string(line_number + 1) + ": read error");
+    }
+    return count;
+}
+
+}  // namespace
+
+DocumentFormat documents_resolve_format(const std::string& path, DocumentFormat format) {
+    if (format != DocumentFormat::automatic) {
+        return format;
+    }
+    std::string extension = std::filesystem::path(path).extension().string();
+    std::transform(extension.begin(), extension.end(), extension.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return (extension == ".jsonl" || extension == ".ndjson") ? DocumentFormat::jsonl : DocumentFormat::plain;
+}
+
+std::int64_t documents_read(const std::string& path, DocumentFormat format,
+                            const std::function<void(std::string_view)>& on_document) {
+    if (documents_resolve_format(path, format) == DocumentFormat::jsonl) {
+        return read_jsonl(path, on_document);
+    }
+    return read_plain(path, on_document);
+}
+
+}  // namespace pgolf
