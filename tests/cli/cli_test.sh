@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End-to-end checks of the pgolf executable: help for every command, exit codes, and one-line errors on bad input.
+# Usage: cli_test.sh PGOLF_BINARY SOURCE_DIR
+set -uo pipefail
+pgolf=$1
+src=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+checks=0
+
+check() {  # check NAME EXPECTED_STATUS COMMAND... ; stdout+stderr kept in $work/out
+  local name=$1 expected=$2
+  shift 2
+  checks=$((checks + 1))
+  "$@" >"$work/out" 2>"$work/err"
+  local status=$?
+  if [[ $status -ne $expected ]]; then
+    echo "FAIL $name: exit $status, expected $expected"; sed 's/^/  | /' "$work/out" "$work/err"
+    failures=$((failures + 1))
+    return 1
+  fi
+}
+expect_text() {  # expect_text NAME FILE TEXT
+  checks=$((checks + 1))
+  if ! grep -qF -- "$3" "$2"; then
+    echo "FAIL $1: '$3' not in output"; sed 's/^/  | /' "$2"
+    failures=$((failures + 1))
+  fi
+}
+expect_one_line() {  # expect_one_line NAME FILE
+  checks=$((checks + 1))
+  local lines
+  lines=$(wc -l <"$2")
+  if [[ $lines -ne 1 ]]; then
+    echo "FAIL $1: expected exactly one line on stderr, got $lines"; sed 's/^/  | /' "$2"
+    failures=$((failures + 1))
+  fi
+}
+
+tok="$src/data/tokenizers/fineweb_1024_bpe.model"
+mini="$src/data/datasets/fineweb10B_sp1024_mini"
+
+# Help for every command.
+check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
+for command in "data" "data inspect" "data verify" "data encode"; do
+  # shellcheck disable=SC2086
+  check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
+done
+check version 0 "$pgolf" --version && expect_text version "$work/out" "pgolf "
+
+# Unknown command / missing arguments: usage errors, exit 2, one line.
+check unknown-command 2 "$pgolf" frobnicate && expect_one_line unknown-command "$work/err"
+check verify-no-tokenizer 2 "$pgolf" data verify "$mini" && expect_one_line verify-no-tokenizer "$work/err"
+
+# inspect on the real shard.
+check inspect 0 "$pgolf" data inspect "$mini/fineweb_val_000000.bin"
+expect_text inspect "$work/out" "262,145"
+expect_text inspect "$work/out" "62512cec9ab5607c370dc7304bb5021e6afb3ff2a7560d2308131e1489e54a48"
+check inspect-json 0 "$pgolf" data inspect --json "$mini/fineweb_val_000000.bin"
+expect_text inspect-json "$work/out" '"tokens": 262145'
+check inspect-vocab 1 "$pgolf" data inspect --vocab-size 1000 "$mini/fineweb_val_000000.bin"
+expect_one_line inspect-vocab "$work/err"
+
+# verify on the shipped dataset, then on a corrupted copy.
+check verify 0 "$pgolf" data verify "$mini" --tokenizer "$tok" --seq-len 1024
+expect_text verify "$work/out" "262,144 scored at T=1024"
+expect_text verify "$work/out" "OK"
+mkdir -p "$work/bad"
+cp "$mini"/*.bin "$work/bad/"
+printf 'garbage' | dd of="$work/bad/fineweb_train_000000.bin" bs=1 seek=0 conv=notrunc status=none
+check verify-corrupt 1 "$pgolf" data verify "$work/bad" --tokenizer "$tok"
+expect_one_line verify-corrupt "$work/err"
+expect_text verify-corrupt "$work/err" "fineweb_train_000000.bin: bad magic"
+truncate -s 1000 "$work/bad/fineweb_train_000000.bin"
+check verify-truncated 1 "$pgolf" data verify "$work/bad" --tokenizer "$tok"
+expect_text verify-truncated "$work/err" "truncated header"
+check verify-bad-tokenizer 1 "$pgolf" data verify "$mini" --tokenizer "$mini/fineweb_val_000000.bin"
+expect_one_line verify-bad-tokenizer "$work/err"
+check inspect-missing 1 "$pgolf" data inspect "$work/nope.bin"
+expect_one_line inspect-missing "$work/err"
+
+# encode a JSONL and a plain file, then verify the result.
+printf '{"text": "Hello world, the year 2024 was great."}\n{"text": "second document"}\n' >"$work/docs.jsonl"
+printf 'a plain text document\nwith two lines\n' >"$work/plain.txt"
+check encode 0 "$pgolf" data encode --tokenizer "$tok" --out "$work/enc" --val-docs 1 "$work/docs.jsonl" "$work/plain.txt"
+expect_text encode "$work/out" "fineweb_val_000000.bin"
+check encode-inspect 0 "$pgolf" data inspect --json "$work/enc/fineweb_val_000000.bin"
+expect_text encode-inspect "$work/out" '"tokens": 17'  # BOS + the 16 known-answer ids
+check encode-again 1 "$pgolf" data encode --tokenizer "$tok" --out "$work/enc" "$work/docs.jsonl"
+expect_text encode-again "$work/err" "--force"
+check encode-bad-val-docs 1 "$pgolf" data encode --tokenizer "$tok" --out "$work/enc2" --val-docs x "$work/docs.jsonl"
+expect_one_line encode-bad-val-docs "$work/err"
+check encoded-verify 0 "$pgolf" data verify "$work/enc" --tokenizer "$tok" --seq-len 4
+
+echo "$((checks - failures)) passed, $failures failed"
+[[ $failures -eq 0 ]]
