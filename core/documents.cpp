@@ -50,6 +50,42 @@ std::string json_error_reason(const nlohmann::json::exception& e) {
     return reason;
 }
 
+// Offset of the first byte that does not start or continue a well-formed UTF-8 sequence (RFC 3629: no overlongs, no
+// surrogates, nothing past U+10FFFF), or npos. SentencePiece would silently turn such bytes into U+FFFD, whose 3 bytes
+// are not the file's bytes, so the byte tables would no longer count the real text.
+std::size_t first_invalid_utf8(std::string_view text) {
+    const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const unsigned char lead = bytes[i];
+        std::size_t length = 0;
+        unsigned char low = 0x80, high = 0xBF;  // allowed range of the first continuation byte
+        if (lead < 0x80) {
+            ++i;
+            continue;
+        } else if (lead >= 0xC2 && lead <= 0xDF) {
+            length = 2;
+        } else if (lead >= 0xE0 && lead <= 0xEF) {
+            length = 3;
+            if (lead == 0xE0) low = 0xA0;   // no overlongs
+            if (lead == 0xED) high = 0x9F;  // no surrogates
+        } else if (lead >= 0xF0 && lead <= 0xF4) {
+            length = 4;
+            if (lead == 0xF0) low = 0x90;
+            if (lead == 0xF4) high = 0x8F;  // nothing past U+10FFFF
+        } else {
+            return i;
+        }
+        if (i + length > text.size()) return i;
+        if (bytes[i + 1] < low || bytes[i + 1] > high) return i;
+        for (std::size_t k = 2; k < length; ++k) {
+            if ((bytes[i + k] & 0xC0) != 0x80) return i;
+        }
+        i += length;
+    }
+    return std::string_view::npos;
+}
+
 std::int64_t read_plain(const std::string& path, const std::function<void(std::string_view)>& on_document) {
     std::ifstream in = open_document_file(path);
     // istream::read turns the filebuf's exceptions into badbit, so read errors are reported, not thrown through.
@@ -60,6 +96,9 @@ std::int64_t read_plain(const std::string& path, const std::function<void(std::s
     }
     if (in.bad()) {
         throw Error(path + ": read error");
+    }
+    if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+        throw Error(path + ": not valid UTF-8 at byte " + std::to_string(bad));
     }
     on_document(text);
     return 1;

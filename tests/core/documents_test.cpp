@@ -133,6 +133,16 @@ TEST_F(DocumentsTest, PlainFileIsOneDocument) {
     EXPECT_EQ(empty[0], "");
 }
 
+TEST_F(DocumentsTest, PlainFileMustBeValidUtf8) {
+    // A stray Latin-1 byte, a truncated sequence, an overlong encoding and a UTF-16 surrogate, each at byte 3.
+    for (const std::string& bad : {std::string("abc\xE9 cafe"), std::string("abc\xE2\x82"), std::string("abc\xC0\xAF"),
+                                  std::string("abc\xED\xA0\x80")}) {
+        const std::string message = error_of(write("bad.txt", bad), DocumentFormat::plain, "not valid UTF-8 at byte 3");
+        EXPECT_FALSE(message.empty());
+    }
+    EXPECT_EQ(read_all(write("ok.txt", "\xF4\x8F\xBF\xBF \xE2\x96\x81"), DocumentFormat::plain).size(), 1u);
+}
+
 TEST_F(DocumentsTest, ResolveFormat) {
     EXPECT_EQ(documents_resolve_format("a/b.jsonl", DocumentFormat::automatic), DocumentFormat::jsonl);
     EXPECT_EQ(documents_resolve_format("a/b.NDJSON", DocumentFormat::automatic), DocumentFormat::jsonl);
