@@ -89,6 +89,7 @@ int data_run_verify(const VerifyArguments& args) {
         for (const std::string& problem : report.problems) std::cerr << "pgolf: error: " << problem << "\n";
         return 1;
     }
+    for (const std::string& warning : report.warnings) std::cerr << "pgolf: warning: " << warning << "\n";
     if (args.json) {
         nlohmann::json out = {{"directory", report.directory},
                               {"tokenizer", args.tokenizer},
@@ -99,6 +100,7 @@ int data_run_verify(const VerifyArguments& args) {
                               {"val_target_bytes", report.val_target_bytes},
                               {"val_tokens_per_byte", report.val_tokens_per_byte},
                               {"train_tokens", report.train.tokens},
+                              {"warnings", report.warnings},
                               {"shards", nlohmann::json::array()}};
         for (const DatasetSplit* split : {&report.train, &report.val}) {
             for (const ShardSummary& shard : split->shards) out["shards"].push_back(data_summary_json(shard));

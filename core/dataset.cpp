@@ -40,7 +40,9 @@ DatasetSplit dataset_verify_split(const std::string& directory, const std::strin
     DatasetSplit result;
     const std::vector<std::string> paths = dataset_list_split(directory, split);
     if (paths.empty()) problems.push_back(directory + ": no fineweb_" + split + "_*.bin shards");
+    Progress progress("verify " + split, static_cast<std::int64_t>(paths.size()), "shards");
     for (const std::string& path : paths) {
+        progress.update(static_cast<std::int64_t>(result.shards.size() + 1));
         try {
             ShardSummary summary = dataset_summarize_shard(path, bos_id, with_digests);
             if (summary.max_id >= vocab_size) {
@@ -54,6 +56,7 @@ DatasetSplit dataset_verify_split(const std::string& directory, const std::strin
             problems.emplace_back(error.what());
         }
     }
+    progress.finish();
     return result;
 }
 
@@ -91,6 +94,11 @@ DatasetVerifyReport dataset_verify(const std::string& directory, const Tokenizer
     report.val = dataset_verify_split(directory, "val", report.vocab_size, bos, with_digests, report.problems);
     if (report.problems.size() != problems_before_val) return report;
 
+    if (!tokenizer_has_standalone_space(tokenizer)) {
+        report.warnings.push_back(tokenizer.path() +
+                                  ": no standalone '\xE2\x96\x81' piece; byte tables derived from this vocabulary "
+                                  "have been wrong before, check bytes against the raw text (COMPLIANCE.md K2)");
+    }
     std::vector<std::string> val_paths;
     for (const ShardSummary& shard : report.val.shards) val_paths.push_back(shard.path);
     try {

@@ -40,6 +40,8 @@ struct DatasetVerifyReport {
     DatasetSplit val;
     // One line each: a shard that failed validation, a token outside the vocabulary, a missing split.
     std::vector<std::string> problems;
+    // One line each: things a reviewer should look at that do not make the dataset invalid.
+    std::vector<std::string> warnings;
     // Validation figures, filled when the val split is valid: the reference's truncation to whole sequences.
     std::int64_t seq_len = 0;
     std::int64_t val_scored_targets = 0;

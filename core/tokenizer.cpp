@@ -161,6 +161,13 @@ std::string Tokenizer::piece(int id) const {
     return processor_->IdToPiece(id);
 }
 
+bool tokenizer_has_standalone_space(const Tokenizer& tokenizer) {
+    for (int id = 0; id < tokenizer.vocab_size(); ++id) {
+        if (tokenizer.piece(id) == kSpaceMarker) return true;
+    }
+    return false;
+}
+
 std::int64_t tokenizer_count_target_bytes(const TokenizerByteTables& tables, std::span<const std::uint16_t> tokens) {
     if (tokens.empty()) {
         return 0;

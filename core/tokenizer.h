@@ -57,6 +57,10 @@ private:
     std::unique_ptr<sentencepiece::SentencePieceProcessor> processor_;
 };
 
+// Whether "▁" (a lone space) is a piece of its own. Later challenge scripts assert it, because byte tables of a
+// vocabulary without it mis-counted spaces in at least one submission (COMPLIANCE.md K2).
+bool tokenizer_has_standalone_space(const Tokenizer& tokenizer);
+
 // Bytes of the targets tokens[1..n-1] of a token stream, each credited against the token before it.
 // tokens: shape [n]; n < 2 gives 0. Throws pgolf::Error when an id is outside the tables.
 std::int64_t tokenizer_count_target_bytes(const TokenizerByteTables& tables, std::span<const std::uint16_t> tokens);

@@ -8,7 +8,7 @@ build=${PGOLF_BUILD_DIR:-$root/build}
 "$root/scripts/build.sh" --target pgolf >/dev/null
 pgolf="$build/cli/pgolf"
 cd "$root"
-set -x
-"$pgolf" --version
-"$pgolf" data inspect data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin
-"$pgolf" data verify data/datasets/fineweb10B_sp1024_mini --tokenizer data/tokenizers/fineweb_1024_bpe.model --seq-len 1024
+run() { printf '\n$ pgolf %s\n' "$*"; "$pgolf" "$@"; }
+run --version
+run data inspect data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin
+run data verify data/datasets/fineweb10B_sp1024_mini --tokenizer data/tokenizers/fineweb_1024_bpe.model --seq-len 1024

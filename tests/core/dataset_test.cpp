@@ -43,6 +43,7 @@ TEST(Dataset, SummarizeRealValidationShard) {
 TEST(Dataset, VerifyShippedMiniDataset) {
     const DatasetVerifyReport report = dataset_verify(test_source_path(kMiniDataset), tokenizer_1024(), 1024, false);
     ASSERT_TRUE(report.ok()) << report.problems.front();
+    EXPECT_TRUE(report.warnings.empty());
     EXPECT_EQ(report.train.tokens, 1048576);
     EXPECT_EQ(report.train.documents, 971);
     EXPECT_EQ(report.val.tokens, 262145);

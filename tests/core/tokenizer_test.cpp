@@ -364,5 +364,11 @@ TEST(TokenizerReference, Sp1024MatchesPython) { compare_with_reference("sp1024.j
 
 TEST(TokenizerReference, Sp8192MatchesPython) { compare_with_reference("sp8192.json", sp8192()); }
 
+TEST(TokenizerPiece, StandaloneSpacePiece) {
+    EXPECT_EQ(sp1024().piece(static_cast<int>(kSpaceId1024)), "\xE2\x96\x81");
+    EXPECT_TRUE(tokenizer_has_standalone_space(sp1024()));
+    EXPECT_TRUE(tokenizer_has_standalone_space(sp8192()));
+}
+
 }  // namespace
 }  // namespace pgolf
