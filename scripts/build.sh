@@ -5,7 +5,6 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
 jobs=${PGOLF_JOBS:-$(nproc)}
-if [[ ! -f "$build/CMakeCache.txt" ]]; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGOLF_CUDA="${PGOLF_CUDA:-AUTO}" >/dev/null
-fi
+# Configured every time (about a second) so a changed PGOLF_CUDA takes effect on an existing build folder.
+cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPGOLF_CUDA="${PGOLF_CUDA:-AUTO}" >/dev/null
 cmake --build "$build" -j "$jobs" "$@"
