@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace pgolf {
 
@@ -87,16 +88,8 @@ std::size_t first_invalid_utf8(std::string_view text) {
 }
 
 std::int64_t read_plain(const std::string& path, const std::function<void(std::string_view)>& on_document) {
-    std::ifstream in = open_document_file(path);
-    // istream::read turns the filebuf's exceptions into badbit, so read errors are reported, not thrown through.
-    std::string text;
-    char chunk[1 << 16];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        text.append(chunk, static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) {
-        throw Error(path + ": read error");
-    }
+    const std::vector<std::uint8_t> bytes = file_read_bytes(path);
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
     if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
         throw Error(path + ": not valid UTF-8 at byte " + std::to_string(bad));
     }

@@ -68,6 +68,11 @@ void AtomicFileWriter::commit() {
 std::vector<std::uint8_t> file_read_bytes(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(path + ": cannot open: " + errno_text());
+    struct stat info {};
+    if (::fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
+        ::close(fd);
+        throw Error(path + ": is a directory, expected a file");
+    }
     std::vector<std::uint8_t> bytes;
     unsigned char buffer[1 << 16];
     for (;;) {

@@ -5,13 +5,12 @@
 #include <sentencepiece_processor.h>
 
 #include <algorithm>
-#include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
 #include <utility>
 
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace pgolf {
 
@@ -19,27 +18,6 @@ namespace {
 
 // U+2581 LOWER ONE EIGHTH BLOCK, SentencePiece's marker for "a space preceded this piece".
 constexpr std::string_view kSpaceMarker = "\xE2\x96\x81";
-
-std::string read_model_file(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) {
-        throw Error(path + ": is a directory, expected a SentencePiece model file");
-    }
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        throw Error(path + ": cannot open SentencePiece model");
-    }
-    // istream::read turns the filebuf's exceptions (e.g. EISDIR from a directory) into badbit.
-    std::string bytes;
-    char chunk[1 << 16];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        bytes.append(chunk, static_cast<std::size_t>(in.gcount()));
-    }
-    if (in.bad()) {
-        throw Error(path + ": read error");
-    }
-    return bytes;
-}
 
 // sentencepiece's status text for a protobuf parse failure is a source location; say what it means instead.
 std::string describe(const sentencepiece::util::Status& status) {
@@ -75,7 +53,8 @@ Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::load(const std::string& model_path) {
     // Reading the bytes ourselves gives a plain "cannot open" message instead of sentencepiece's errno text.
-    const std::string serialized = read_model_file(model_path);
+    const std::vector<std::uint8_t> bytes = file_read_bytes(model_path);
+    const std::string serialized(bytes.begin(), bytes.end());
     auto processor = std::make_unique<sentencepiece::SentencePieceProcessor>();
     const auto status = processor->LoadFromSerializedProto(serialized);
     if (!status.ok()) {
