@@ -1,0 +1,70 @@
+// Var storage and the tape's reverse replay.
+#include "core/autograd.h"
+
+#include "core/error.h"
+#include "core/ops/elementwise.h"
+
+namespace pgolf {
+
+Var::Var(Tensor value, bool requires_grad) : node_(std::make_shared<Node>()) {
+    node_->value = std::move(value);
+    node_->requires_grad = requires_grad;
+}
+
+const Tensor& Var::value() const {
+    if (!node_) throw Error("autograd: use of an undefined Var");
+    return node_->value;
+}
+
+Tensor& Var::value() {
+    if (!node_) throw Error("autograd: use of an undefined Var");
+    return node_->value;
+}
+
+bool Var::requires_grad() const { return node_ != nullptr && node_->requires_grad; }
+
+const Tensor& Var::grad() const {
+    if (!node_) throw Error("autograd: use of an undefined Var");
+    return node_->grad;
+}
+
+bool Var::has_grad() const { return node_ != nullptr && node_->grad.defined(); }
+
+void Var::accumulate_grad(const Tensor& g) const {
+    if (!node_) throw Error("autograd: use of an undefined Var");
+    if (g.shape() != node_->value.shape()) {
+        throw Error("autograd: gradient of shape " + shape_string(g.shape()) + " for a value of shape " +
+                    shape_string(node_->value.shape()));
+    }
+    if (!node_->grad.defined()) {
+        node_->grad = g.dtype() == node_->value.dtype() ? g.clone() : g.to(node_->value.dtype());
+        return;
+    }
+    add_into(node_->grad, g);
+}
+
+void Var::zero_grad() const {
+    if (node_) node_->grad = Tensor();
+}
+
+void Tape::record(std::function<void()> backward) { closures_.push_back(std::move(backward)); }
+
+void Tape::backward(const Var& loss, double seed) {
+    if (loss.value().numel() != 1) {
+        throw Error("autograd: backward needs a one-element loss, got shape " + shape_string(loss.shape()));
+    }
+    if (!loss.requires_grad()) throw Error("autograd: the loss does not depend on any parameter");
+    loss.accumulate_grad(Tensor::full(loss.shape(), seed, loss.value().dtype()));
+    for (auto closure = closures_.rbegin(); closure != closures_.rend(); ++closure) (*closure)();
+    closures_.clear();
+}
+
+bool autograd_needs_grad(const Tape* tape, std::initializer_list<const Var*> inputs) {
+    if (tape == nullptr) return false;
+    for (const Var* input : inputs) {
+        if (input != nullptr && input->requires_grad()) return true;
+    }
+    return false;
+}
+
+}  // namespace pgolf

@@ -1,0 +1,38 @@
+// Differentiable ops: each computes its output with the core/ops kernels and, when a tape is given and an input needs
+// a gradient, records the matching backward. Shapes are those of the kernels (see core/ops/*.h).
+#pragma once
+
+#include "core/autograd.h"
+#include "core/ops/attention.h"
+#include "core/ops/rope.h"
+
+namespace pgolf::ag {
+
+// y: (..., N) = x: (..., K) · wᵀ, w: (N, K)
+Var linear(Tape* tape, const Var& x, const Var& w);
+// y: (ids..., D) = table: (V, D)[ids]; ids: i64
+Var embedding(Tape* tape, const Var& table, const Tensor& ids);
+Var add(Tape* tape, const Var& a, const Var& b);
+Var scale(Tape* tape, const Var& x, double factor);
+// y = x ⊙ g along axis; g: (x.size(axis),)
+Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis);
+Var relu_squared(Tape* tape, const Var& x);
+Var leaky_relu_squared(Tape* tape, const Var& x, double slope);
+// RMSNorm over the last axis, no gain: factor · x / sqrt(mean(x²) + eps)
+Var rmsnorm(Tape* tape, const Var& x, double eps, double factor = 1.0);
+// x: (B, H, T, Dh)
+Var rope(Tape* tape, const Var& x, const RopeSpec& spec);
+// q: (B, H, T, Dh), k, v: (B, Hkv, T, Dh) -> (B, H, T, Dh)
+Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, double scale = 0.0);
+// (A, B, C, D) -> (A, C, B, D)
+Var permute_0213(Tape* tape, const Var& x);
+// A view with another shape (same element count).
+Var reshape(Tape* tape, const Var& x, const Shape& shape);
+// Row `index` of x: (R, D) as a (D,) view; its gradient lands in that row of x's gradient.
+Var row(Tape* tape, const Var& x, std::int64_t index);
+// Per-token NLL of softcapped logits: logits (N, V), targets (N,) i64 -> (N,)
+Var softcap_cross_entropy(Tape* tape, const Var& logits, const Tensor& targets, double cap);
+// Mean of all elements (accumulated in double) -> shape ()
+Var mean(Tape* tape, const Var& x);
+
+}  // namespace pgolf::ag
