@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/data_commands.h"
+#include "cli/model_commands.h"
 #include "core/build_info.h"
 #include "core/error.h"
 
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
     bool version = false;
     app.add_flag("--version", version, "Print version, build and CUDA device information");
     pgolf::data_commands_register(app);
+    pgolf::model_commands_register(app);
     try {
         app.parse(argc, argv);
         if (version) {

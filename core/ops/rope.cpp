@@ -75,12 +75,12 @@ std::vector<float> rope_angles(const RopeLayout& layout, const RopeSpec& spec) {
     return angles;
 }
 
-// The reference takes cos/sin of the f32 angle in f32; the f64 path takes them in double from the same f32 angle so
-// the two dtypes differ only by the rounding of cos/sin themselves.
+// The reference takes cos/sin of the f32 angle in f32 and casts them to the activations' dtype; the f64 path does the
+// same, so both dtypes rotate by exactly the same (f32) cos/sin values.
 float rope_cos(float angle, float) { return std::cos(angle); }
 float rope_sin(float angle, float) { return std::sin(angle); }
-double rope_cos(float angle, double) { return std::cos(static_cast<double>(angle)); }
-double rope_sin(float angle, double) { return std::sin(static_cast<double>(angle)); }
+double rope_cos(float angle, double) { return static_cast<double>(std::cos(angle)); }
+double rope_sin(float angle, double) { return static_cast<double>(std::sin(angle)); }
 
 // direction +1 applies the rotation (forward), −1 its transpose (backward: the inverse rotation).
 template <typename Scalar>

@@ -1,0 +1,249 @@
+// Argument parsing and printing for the model commands; the work is done by model/.
+#include "cli/model_commands.h"
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/format.h"
+#include "core/error.h"
+#include "core/ops/linear.h"
+#include "core/profile.h"
+#include "core/progress.h"
+#include "model/config.h"
+#include "model/gpt.h"
+#include "model/trainer.h"
+
+namespace pgolf {
+
+namespace {
+
+struct PresetArguments {
+    std::string preset = "baseline";
+    std::string scale = "full";
+    std::vector<std::string> overrides;
+
+    Config load() const {
+        Config config = config_load_preset(preset, scale);
+        for (const std::string& assignment : overrides) config.apply_override(assignment);
+        return config;
+    }
+};
+
+void model_add_preset_options(CLI::App* command, PresetArguments& args) {
+    command->add_option("--preset", args.preset, "Preset name (model/presets/*.json)")->capture_default_str();
+    command->add_option("--scale", args.scale, "full (published shapes) or smoke (tiny, CPU-sized)")
+        ->capture_default_str();
+    command->add_option("--set", args.overrides, "Override a config key: KEY=VALUE (repeatable)");
+}
+
+struct InfoArguments {
+    PresetArguments preset;
+    bool json = false;
+    bool keys = false;
+};
+
+void model_run_info(const InfoArguments& args) {
+    const Config config = args.preset.load();
+    const Preset preset = config_find_preset(args.preset.preset);
+    const Gpt model(GptConfig::from_config(config));
+    const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
+    const double flops = model.training_flops_per_token(seq_len);
+
+    struct GroupSummary {
+        std::int64_t elements = 0;
+        std::int64_t tensors = 0;
+    };
+    std::map<std::string, GroupSummary> groups;
+    for (const Parameter& parameter : model.parameters()) {
+        GroupSummary& group = groups[parameter_group_name(parameter.group)];
+        group.elements += parameter.var.value().numel();
+        ++group.tensors;
+    }
+    const std::map<std::string, std::string> optimizer_of = {
+        {"embedding", "Adam, lr " + format_fixed(config.get_bool("TIE_EMBEDDINGS") ? config.get_double("TIED_EMBED_LR")
+                                                                                    : config.get_double("EMBED_LR"),
+                                                   3)},
+        {"head", "Adam, lr " + format_fixed(config.get_double("HEAD_LR"), 3)},
+        {"matrix", "Muon, lr " + format_fixed(config.get_double("MATRIX_LR"), 3)},
+        {"scalar", "Adam, lr " + format_fixed(config.get_double("SCALAR_LR"), 3)}};
+
+    if (args.json) {
+        nlohmann::json out = {{"preset", args.preset.preset},
+                              {"scale", args.preset.scale},
+                              {"parameters", model.parameter_count()},
+                              {"published_parameters", preset.published_parameters},
+                              {"layer_schedule", model.layer_schedule()},
+                              {"training_flops_per_token", flops},
+                              {"config_digest", config.digest()},
+                              {"config", config.values()},
+                              {"groups", nlohmann::json::object()}};
+        for (const auto& [name, group] : groups) {
+            out["groups"][name] = {{"parameters", group.elements}, {"tensors", group.tensors}};
+        }
+        std::cout << out.dump(2) << "\n";
+        return;
+    }
+    std::cout << "preset       " << args.preset.preset << " (" << args.preset.scale << ")\n"
+              << "description  " << preset.description << "\n"
+              << "parameters   " << format_count(model.parameter_count());
+    if (args.preset.scale == "full" && preset.published_parameters > 0) {
+        std::cout << (model.parameter_count() == preset.published_parameters ? " (matches the published "
+                                                                             : " (DIFFERS from the published ")
+                  << format_count(preset.published_parameters) << ")";
+    }
+    std::cout << "\n";
+    for (const auto& [name, group] : groups) {
+        std::printf("  %-10s %12s in %lld tensors (%s)\n", name.c_str(), format_count(group.elements).c_str(),
+                    static_cast<long long>(group.tensors), optimizer_of.at(name).c_str());
+    }
+    std::cout << "schedule     [";
+    const auto schedule = model.layer_schedule();
+    for (std::size_t i = 0; i < schedule.size(); ++i) std::cout << (i ? ", " : "") << schedule[i];
+    const std::int64_t encoders = static_cast<std::int64_t>(schedule.size()) / 2;
+    std::cout << "] (virtual layer -> block; layers 0-" << encoders - 1 << " push U-Net skips, the rest pop them)\n"
+              << "flops/token  " << format_count(static_cast<std::int64_t>(flops)) << " (training, 6N + attention at T="
+              << seq_len << ")\n"
+              << "config       " << config.digest() << "\n";
+    if (args.keys) {
+        for (const auto& [key, value] : config.values().items()) std::cout << "  " << key << "=" << value.dump() << "\n";
+    }
+}
+
+struct TrainArguments {
+    PresetArguments preset;
+    std::int64_t seed = -1;
+    std::string data = "data/datasets/fineweb10B_sp1024_mini";
+    std::string tokenizer;
+    std::string out;
+};
+
+TrainResult model_run_training(Config config, const std::string& data, const std::string& tokenizer,
+                               const std::string& out, bool validate, bool print_log) {
+    TrainOptions options;
+    options.tokenizer_path = tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : tokenizer;
+    options.config = std::move(config);
+    options.data_directory = data;
+    options.output_directory = out;
+    options.validate = validate;
+    if (print_log) options.log = [](const std::string& line) { std::cout << line << std::endl; };
+    auto progress = std::make_shared<Progress>("train", options.config.get_int("ITERATIONS"), "steps");
+    options.progress = [progress](std::int64_t step, std::int64_t) { progress->update(step); };
+    TrainResult result = trainer_run(options);
+    progress->finish();
+    return result;
+}
+
+void model_run_train(const TrainArguments& args) {
+    Config config = args.preset.load();
+    if (args.seed >= 0) config.set("SEED", args.seed);
+    model_run_training(config, args.data, args.tokenizer, args.out, true, true);
+}
+
+struct BenchArguments {
+    PresetArguments preset;
+    std::string data = "data/datasets/fineweb10B_sp1024_mini";
+    std::string tokenizer;
+    std::int64_t steps = 10;
+};
+
+// sgemm rate at one shape: c (M, N) = a (M, K) · bᵀ (N, K), best of a few repeats.
+double bench_sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
+    const Tensor a = Tensor::full({m, k}, 0.5);
+    const Tensor b = Tensor::full({n, k}, 0.25);
+    double best = 0.0;
+    for (int repeat = 0; repeat < 5; ++repeat) {
+        const auto start = std::chrono::steady_clock::now();
+        const Tensor c = matmul(a, b, false, true);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        best = std::max(best, 2.0 * static_cast<double>(m * n * k) / seconds / 1e9);
+    }
+    return best;
+}
+
+void model_run_bench(const BenchArguments& args) {
+    Config config = args.preset.load();
+    config.set("ITERATIONS", args.steps);
+    config.set("WARMUP_STEPS", 0);
+    config.set("MAX_WALLCLOCK_SECONDS", 0.0);
+    config.set("TRAIN_LOG_EVERY", 0);
+    const GptConfig shape = GptConfig::from_config(config);
+    const std::int64_t micro_tokens = config.get_int("TRAIN_BATCH_TOKENS") / config.get_int("GRAD_ACCUM_STEPS");
+    const double sgemm = bench_sgemm_gflops(micro_tokens, shape.mlp_mult * shape.model_dim, shape.model_dim);
+    profile_reset();
+    profile_enable(true);
+    const TrainResult result = model_run_training(config, args.data, args.tokenizer, "", false, false);
+    profile_enable(false);
+    double total_seconds = 0.0;
+    double matmul_seconds = 0.0;
+    double matmul_flops = 0.0;
+    const std::vector<ProfileEntry> entries = profile_entries();
+    for (const ProfileEntry& entry : entries) {
+        total_seconds += entry.seconds;
+        if (entry.name == "linear" || entry.name == "linear backward") {
+            matmul_seconds += entry.seconds;
+            matmul_flops += entry.flops;
+        }
+    }
+    std::cout << "preset         " << args.preset.preset << " (" << args.preset.scale << "), " << args.steps
+              << " steps\n"
+              << "tokens/s       " << format_count(static_cast<std::int64_t>(result.tokens_per_second)) << "\n"
+              << "model GFLOP/s  " << format_fixed(result.model_gflops_per_second, 2)
+              << " (training FLOPs per token x tokens/s)\n"
+              << "sgemm GFLOP/s  " << format_fixed(sgemm, 2) << " (this machine, " << micro_tokens << "x"
+              << shape.mlp_mult * shape.model_dim << "x" << shape.model_dim << ", measured in this run)\n"
+              << "whole step     " << format_fixed(100.0 * result.model_gflops_per_second / sgemm, 1)
+              << "% of sgemm\n";
+    if (matmul_seconds > 0) {
+        const double matmul_gflops = matmul_flops / matmul_seconds / 1e9;
+        std::cout << "matmul part    " << format_fixed(matmul_gflops, 2) << " GFLOP/s = "
+                  << format_fixed(100.0 * matmul_gflops / sgemm, 1) << "% of sgemm (linear forward + backward)\n";
+    }
+    std::cout << "\nwhere the time goes (profiled ops, " << format_fixed(total_seconds, 2) << " s):\n";
+    for (const ProfileEntry& entry : entries) {
+        std::printf("  %-24s %6.1f%%  %8.3f s  %7lld calls", entry.name.c_str(), 100.0 * entry.seconds / total_seconds,
+                    entry.seconds, static_cast<long long>(entry.calls));
+        if (entry.flops > 0) std::printf("  %7.2f GFLOP/s", entry.flops / entry.seconds / 1e9);
+        std::printf("\n");
+    }
+}
+
+}  // namespace
+
+void model_commands_register(CLI::App& app) {
+    CLI::App* model = app.add_subcommand("model", "Model presets: shapes, parameter counts, FLOPs");
+    model->require_subcommand(1);
+    auto info = std::make_shared<InfoArguments>();
+    CLI::App* info_command = model->add_subcommand(
+        "info", "Parameters per optimizer group, virtual-layer schedule and FLOPs per token of a preset");
+    model_add_preset_options(info_command, info->preset);
+    info_command->add_flag("--json", info->json, "Print JSON instead of text");
+    info_command->add_flag("--keys", info->keys, "Also list every config key and value");
+    info_command->callback([info] { model_run_info(*info); });
+
+    auto train = std::make_shared<TrainArguments>();
+    CLI::App* train_command = app.add_subcommand(
+        "train", "Train a preset on the CPU engine; writes OUT/train.log and OUT/final_model.safetensors");
+    model_add_preset_options(train_command, train->preset);
+    train_command->add_option("--seed", train->seed, "Random seed (default: the preset's SEED)");
+    train_command->add_option("--data", train->data, "Dataset folder with fineweb_{train,val}_*.bin")
+        ->capture_default_str();
+    train_command->add_option("--tokenizer", train->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    train_command->add_option("--out", train->out, "Run folder")->required();
+    train_command->callback([train] { model_run_train(*train); });
+
+    CLI::App* bench = app.add_subcommand("bench", "Benchmarks (ratios measured in one run)");
+    bench->require_subcommand(1);
+    auto bench_train = std::make_shared<BenchArguments>();
+    CLI::App* bench_train_command = bench->add_subcommand(
+        "train", "Training throughput (tokens/s, GFLOP/s) next to this machine's sgemm rate");
+    model_add_preset_options(bench_train_command, bench_train->preset);
+    bench_train_command->add_option("--data", bench_train->data, "Dataset folder")->capture_default_str();
+    bench_train_command->add_option("--tokenizer", bench_train->tokenizer, "SentencePiece model");
+    bench_train_command->add_option("--steps", bench_train->steps, "Training steps to time")->capture_default_str();
+    bench_train_command->callback([bench_train] { model_run_bench(*bench_train); });
+}
+
+}  // namespace pgolf

@@ -1,0 +1,671 @@
+// Optimizer updates in the operation order of the PyTorch code they reproduce (each line notes the torch op it mirrors
+// where the rounding order matters), so the fp32 results agree with torch to the last bits and bf16 Muon to rounding.
+#include "model/optim.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+
+namespace pgolf {
+
+namespace {
+
+// Same rounding as bf16_round (nearest-even, NaN stays a quiet NaN), inlined because Newton–Schulz rounds every element
+// of every op and a call per element would dominate the step.
+inline float optim_round_bf16(float value) {
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+    if ((bits & 0x7FFFFFFFu) > 0x7F800000u) return std::bit_cast<float>((bits | 0x00400000u) & 0xFFFF0000u);
+    return std::bit_cast<float>((bits + 0x7FFFu + ((bits >> 16) & 1u)) & 0xFFFF0000u);
+}
+
+std::string optim_param_label(const char* optimizer, const std::string& name) {
+    return std::string(optimizer) + ": parameter '" + name + "'";
+}
+
+void optim_check_grad(const OptimParam& param, const char* optimizer) {
+    if (!param.grad.defined()) return;
+    if (param.grad.dtype() != DType::f32) {
+        throw Error(optim_param_label(optimizer, param.name) + " has a gradient of dtype " +
+                    dtype_name(param.grad.dtype()) + "; optimizers take f32 gradients");
+    }
+    if (param.grad.shape() != param.value.shape()) {
+        throw Error(optim_param_label(optimizer, param.name) + " has a gradient of shape " +
+                    shape_string(param.grad.shape()) + " for a value of shape " + shape_string(param.value.shape()));
+    }
+    if (param.grad.same_storage(param.value)) {
+        throw Error(optim_param_label(optimizer, param.name) + " has a gradient that shares the value's storage");
+    }
+}
+
+void optim_check_param(const OptimParam& param, const char* optimizer, bool matrix_only) {
+    if (!param.value.defined()) throw Error(optim_param_label(optimizer, param.name) + " has no value tensor");
+    if (param.value.dtype() != DType::f32) {
+        throw Error(optim_param_label(optimizer, param.name) + " has dtype " + dtype_name(param.value.dtype()) +
+                    "; optimizers update f32 parameters");
+    }
+    if (param.value.device() != Device::cpu) {
+        throw Error(optim_param_label(optimizer, param.name) + " is not on the CPU");
+    }
+    if (matrix_only && param.value.dim() != 2) {
+        throw Error(optim_param_label(optimizer, param.name) + " has shape " + shape_string(param.value.shape()) +
+                    "; Muon takes 2-D matrices only");
+    }
+    optim_check_grad(param, optimizer);
+}
+
+// Names key the state, so they must be unique across all groups of one optimizer.
+template <typename Group>
+void optim_check_new_group(const std::vector<Group>& groups, const std::vector<OptimParam>& params,
+                           const char* optimizer, bool matrix_only) {
+    std::set<std::string> names;
+    for (const Group& group : groups) {
+        for (const OptimParam& param : group.params) names.insert(param.name);
+    }
+    for (const OptimParam& param : params) {
+        if (param.name.empty()) throw Error(std::string(optimizer) + ": a parameter has an empty name");
+        if (!names.insert(param.name).second) {
+            throw Error(optim_param_label(optimizer, param.name) + " is given twice");
+        }
+        optim_check_param(param, optimizer, matrix_only);
+    }
+}
+
+void optim_check_group_index(std::size_t group, std::size_t count, const char* optimizer) {
+    if (group >= count) {
+        throw Error(std::string(optimizer) + ": group " + std::to_string(group) + " out of range (" +
+                    std::to_string(count) + " groups)");
+    }
+}
+
+std::string optim_group_key(std::size_t group, const char* field) {
+    return "group" + std::to_string(group) + "." + field;
+}
+
+// Reads a snapshot: every entry must be consumed by exactly one expected name, so a snapshot from a differently built
+// optimizer is caught instead of half-loaded.
+class OptimStateReader {
+public:
+    OptimStateReader(const NamedTensors& state, const char* optimizer) : optimizer_(optimizer) {
+        for (const auto& [name, tensor] : state) {
+            if (!entries_.emplace(name, &tensor).second) {
+                throw Error(std::string(optimizer_) + ": state entry '" + name + "' appears twice");
+            }
+        }
+    }
+
+    double scalar(const std::string& name) {
+        const Tensor* tensor = find(name);
+        if (tensor == nullptr) throw Error(std::string(optimizer_) + ": state entry '" + name + "' is missing");
+        if (tensor->numel() != 1) {
+            throw Error(std::string(optimizer_) + ": state entry '" + name + "' has shape " +
+                        shape_string(tensor->shape()) + "; expected one element");
+        }
+        return tensor->item();
+    }
+
+    // Deep copy of an optional per-parameter tensor; undefined when absent.
+    Tensor tensor(const std::string& name, const Shape& shape) {
+        const Tensor* tensor = find(name);
+        if (tensor == nullptr) return Tensor();
+        if (tensor->dtype() != DType::f32 || tensor->shape() != shape) {
+            throw Error(std::string(optimizer_) + ": state entry '" + name + "' is " + dtype_name(tensor->dtype()) +
+                        " " + shape_string(tensor->shape()) + "; expected f32 " + shape_string(shape));
+        }
+        return tensor->clone();
+    }
+
+    bool has(const std::string& name) const { return entries_.count(name) != 0; }
+
+    void finish() const {
+        for (const auto& [name, tensor] : entries_) {
+            if (consumed_.count(name) == 0) {
+                throw Error(std::string(optimizer_) + ": state entry '" + name + "' matches no group or parameter");
+            }
+        }
+    }
+
+private:
+    const Tensor* find(const std::string& name) {
+        const auto it = entries_.find(name);
+        if (it == entries_.end()) return nullptr;
+        consumed_.insert(name);
+        return it->second;
+    }
+
+    const char* optimizer_;
+    std::map<std::string, const Tensor*> entries_;
+    std::set<std::string> consumed_;
+};
+
+// In-place w ← w·factor; skipped at exactly 1 so a zero decay never touches the bits.
+void optim_scale_in_place(float* w, std::int64_t n, float factor) {
+    if (factor == 1.0f) return;
+    for (std::int64_t i = 0; i < n; ++i) w[i] *= factor;
+}
+
+// c (m, n) = a (m, k) · op(b), b being (k, n) or, transposed, (n, k).
+void optim_sgemm(const float* a, const float* b, float* c, int m, int n, int k, bool transpose_b) {
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, transpose_b ? CblasTrans : CblasNoTrans, m, n, k, 1.0f, a, k, b,
+                transpose_b ? k : n, 0.0f, c, n);
+}
+
+void optim_transpose(const float* in, float* out, std::int64_t rows, std::int64_t cols) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; ++c) out[c * rows + r] = in[r * cols + c];
+    }
+}
+
+// Newton–Schulz in place on x (rows, cols), row-major. Each step mirrors the reference's bf16 tensor ops
+// A = X Xᵀ; B = b·A + (c·A) A; X = a·X + B X, where every op's result is rounded in bf16 mode. The Python scalars are
+// applied as fp32 (the opmath CUDA uses), not rounded to bf16 first as torch's CPU kernels do.
+void optim_newton_schulz_in_place(std::vector<float>& x, std::int64_t rows, std::int64_t cols, int steps,
+                                  MuonPrecision precision) {
+    const bool bf16 = precision == MuonPrecision::bf16;
+    const auto round = [bf16](float value) { return bf16 ? optim_round_bf16(value) : value; };
+    constexpr float a = 3.4445f;
+    constexpr float b = -4.7750f;
+    constexpr float c = 2.0315f;
+    const std::int64_t count = rows * cols;
+
+    double sum_squares = 0.0;
+    for (std::int64_t i = 0; i < count; ++i) {
+        x[i] = round(x[i]);
+        sum_squares += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    }
+    // X.norm() is a bf16 tensor, and so is norm + eps.
+    const float denominator = round(round(static_cast<float>(std::sqrt(sum_squares))) + 1e-7f);
+    for (std::int64_t i = 0; i < count; ++i) x[i] = round(x[i] / denominator);
+
+    // Work on the wide orientation (m ≤ n) so X Xᵀ is the smaller Gram matrix.
+    const bool transposed = rows > cols;
+    const std::int64_t m = transposed ? cols : rows;
+    const std::int64_t n = transposed ? rows : cols;
+    std::vector<float> work(static_cast<std::size_t>(count));
+    if (transposed) {
+        optim_transpose(x.data(), work.data(), rows, cols);
+    } else {
+        work = x;
+    }
+    const auto mi = static_cast<int>(m);
+    const auto ni = static_cast<int>(n);
+    const auto square = static_cast<std::size_t>(m * m);
+    std::vector<float> gram(square), scaled_c(square), gram_sq(square), poly(square);
+    std::vector<float> product(static_cast<std::size_t>(count));
+    for (int iteration = 0; iteration < steps; ++iteration) {
+        optim_sgemm(work.data(), work.data(), gram.data(), mi, mi, ni, true);
+        for (std::size_t i = 0; i < square; ++i) {
+            gram[i] = round(gram[i]);
+            scaled_c[i] = round(c * gram[i]);
+        }
+        optim_sgemm(scaled_c.data(), gram.data(), gram_sq.data(), mi, mi, mi, false);
+        for (std::size_t i = 0; i < square; ++i) poly[i] = round(round(b * gram[i]) + round(gram_sq[i]));
+        optim_sgemm(poly.data(), work.data(), product.data(), mi, ni, mi, false);
+        for (std::size_t i = 0; i < work.size(); ++i) work[i] = round(round(a * work[i]) + round(product[i]));
+    }
+    if (transposed) {
+        optim_transpose(work.data(), x.data(), m, n);
+    } else {
+        x = std::move(work);
+    }
+}
+
+}  // namespace
+
+// --------------------------------------------------------------------------------------------------------- Optimizer
+
+void Optimizer::zero_grad() {
+    for (std::size_t group = 0; group < group_count(); ++group) {
+        for (OptimParam& param : group_params(group)) param.grad = Tensor();
+    }
+}
+
+std::vector<Tensor> Optimizer::grads() const {
+    std::vector<Tensor> result;
+    for (std::size_t group = 0; group < group_count(); ++group) {
+        for (const OptimParam& param : group_params(group)) {
+            if (param.grad.defined()) result.push_back(param.grad);
+        }
+    }
+    return result;
+}
+
+// ------------------------------------------------------------------------------------------------------------ Muon
+
+Tensor optim_newton_schulz(const Tensor& g, int steps, MuonPrecision precision) {
+    if (g.dim() != 2) throw Error("newton-schulz: needs a 2-D matrix, got shape " + shape_string(g.shape()));
+    tensor_check_dtype(g, DType::f32, "newton-schulz", "g");
+    if (steps < 0) throw Error("newton-schulz: negative step count " + std::to_string(steps));
+    if (g.numel() == 0) return g.clone();
+    const float* data = g.data<float>();
+    std::vector<float> x(data, data + g.numel());
+    optim_newton_schulz_in_place(x, g.size(0), g.size(1), steps, precision);
+    return Tensor::from_floats(x, g.shape());
+}
+
+std::size_t Muon::add_group(std::vector<OptimParam> params, const MuonOptions& options) {
+    optim_check_new_group(groups_, params, "muon", true);
+    if (options.backend_steps < 0) throw Error("muon: negative backend_steps " + std::to_string(options.backend_steps));
+    Group group;
+    group.momentum_buffers.resize(params.size());
+    group.params = std::move(params);
+    group.options = options;
+    groups_.push_back(std::move(group));
+    return groups_.size() - 1;
+}
+
+void Muon::step() {
+    for (Group& group : groups_) {
+        const MuonOptions& options = group.options;
+        const auto momentum = static_cast<float>(options.momentum);
+        const auto neg_lr = static_cast<float>(-options.lr);
+        const auto decay = static_cast<float>(1.0 - options.lr * options.weight_decay);
+        for (std::size_t index = 0; index < group.params.size(); ++index) {
+            OptimParam& param = group.params[index];
+            if (!param.grad.defined()) continue;
+            optim_check_grad(param, "muon");
+            const std::int64_t rows = param.value.size(0);
+            const std::int64_t cols = param.value.size(1);
+            const std::int64_t count = param.value.numel();
+            if (count == 0) continue;
+            const float* grad = param.grad.data<float>();
+            Tensor& buffer_tensor = group.momentum_buffers[index];
+            if (!buffer_tensor.defined()) buffer_tensor = Tensor::zeros(param.value.shape());
+            float* buffer = buffer_tensor.data<float>();
+
+            // buf.mul_(μ).add_(g); nesterov: u = g.add(buf, alpha=μ).
+            std::vector<float> update(static_cast<std::size_t>(count));
+            for (std::int64_t i = 0; i < count; ++i) {
+                const float scaled = buffer[i] * momentum;
+                buffer[i] = scaled + grad[i];
+                update[i] = options.nesterov ? grad[i] + momentum * buffer[i] : buffer[i];
+            }
+            optim_newton_schulz_in_place(update, rows, cols, options.backend_steps, options.precision);
+            // The reference scales the bf16 result in place and stages it in a bf16 buffer, so the applied update is
+            // bf16-valued in bf16 mode.
+            const auto scale =
+                static_cast<float>(std::sqrt(std::max(1.0, static_cast<double>(rows) / static_cast<double>(cols))));
+            const bool bf16 = options.precision == MuonPrecision::bf16;
+            float* w = param.value.data<float>();
+            if (options.decay_order == WeightDecayOrder::before_update) optim_scale_in_place(w, count, decay);
+            for (std::int64_t i = 0; i < count; ++i) {
+                const float scaled = update[i] * scale;
+                w[i] = w[i] + neg_lr * (bf16 ? optim_round_bf16(scaled) : scaled);  // p.add_(u, alpha=-lr)
+            }
+            if (options.decay_order == WeightDecayOrder::after_update) optim_scale_in_place(w, count, decay);
+        }
+    }
+}
+
+std::vector<OptimParam>& Muon::group_params(std::size_t group) {
+    optim_check_group_index(group, groups_.size(), "muon");
+    return groups_[group].params;
+}
+
+const std::vector<OptimParam>& Muon::group_params(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "muon");
+    return groups_[group].params;
+}
+
+double Muon::lr(std::size_t group) const { return options(group).lr; }
+
+void Muon::set_lr(std::size_t group, double lr) {
+    optim_check_group_index(group, groups_.size(), "muon");
+    groups_[group].options.lr = lr;
+}
+
+double Muon::momentum(std::size_t group) const { return options(group).momentum; }
+
+void Muon::set_momentum(std::size_t group, double momentum) {
+    optim_check_group_index(group, groups_.size(), "muon");
+    groups_[group].options.momentum = momentum;
+}
+
+const MuonOptions& Muon::options(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "muon");
+    return groups_[group].options;
+}
+
+NamedTensors Muon::state_tensors() const {
+    NamedTensors state;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = groups_[g];
+        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
+        state.emplace_back(optim_group_key(g, "momentum"), Tensor::scalar(group.options.momentum, DType::f64));
+        for (std::size_t i = 0; i < group.params.size(); ++i) {
+            if (group.momentum_buffers[i].defined()) {
+                state.emplace_back(group.params[i].name + ".momentum_buffer", group.momentum_buffers[i].clone());
+            }
+        }
+    }
+    return state;
+}
+
+void Muon::load_state(const NamedTensors& state) {
+    // Everything is read and checked before anything is replaced; the params vectors themselves are never touched,
+    // so the trainer's pointers into group_params() stay valid across a restore.
+    OptimStateReader reader(state, "muon");
+    std::vector<MuonOptions> options;
+    std::vector<std::vector<Tensor>> buffers;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = groups_[g];
+        options.push_back(group.options);
+        options.back().lr = reader.scalar(optim_group_key(g, "lr"));
+        options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
+        buffers.emplace_back();
+        for (const OptimParam& param : group.params) {
+            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
+        }
+    }
+    reader.finish();
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        groups_[g].options = options[g];
+        groups_[g].momentum_buffers = std::move(buffers[g]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------ Adam
+
+std::size_t Adam::add_group(std::vector<OptimParam> params, const AdamOptions& options) {
+    optim_check_new_group(groups_, params, "adam", false);
+    Group group;
+    group.moments.resize(params.size());
+    group.params = std::move(params);
+    group.options = options;
+    groups_.push_back(std::move(group));
+    return groups_.size() - 1;
+}
+
+std::string Adam::kind() const {
+    const bool all_decoupled = !groups_.empty() && std::all_of(groups_.begin(), groups_.end(), [](const Group& g) {
+        return g.options.decoupled_weight_decay;
+    });
+    return all_decoupled ? "adamw" : "adam";
+}
+
+void Adam::step() {
+    for (Group& group : groups_) {
+        const AdamOptions& options = group.options;
+        const auto beta1 = static_cast<float>(options.beta1);
+        const auto beta2 = static_cast<float>(options.beta2);
+        const auto one_minus_beta1 = static_cast<float>(1.0 - options.beta1);
+        const auto one_minus_beta2 = static_cast<float>(1.0 - options.beta2);
+        const auto eps = static_cast<float>(options.eps);
+        const bool coupled_decay = !options.decoupled_weight_decay && options.weight_decay != 0.0;
+        const auto weight_decay = static_cast<float>(options.weight_decay);
+        for (std::size_t index = 0; index < group.params.size(); ++index) {
+            OptimParam& param = group.params[index];
+            if (!param.grad.defined()) continue;
+            optim_check_grad(param, "adam");
+            const std::int64_t count = param.value.numel();
+            Moments& moments = group.moments[index];
+            if (!moments.exp_avg.defined()) {
+                moments.exp_avg = Tensor::zeros(param.value.shape());
+                moments.exp_avg_sq = Tensor::zeros(param.value.shape());
+                moments.step = 0;
+            }
+            moments.step += 1;
+            float* w = param.value.data<float>();
+            const float* grad = param.grad.data<float>();
+            float* exp_avg = moments.exp_avg.data<float>();
+            float* exp_avg_sq = moments.exp_avg_sq.data<float>();
+
+            // AdamW: param.mul_(1 - lr·wd) before anything reads the parameter.
+            if (options.decoupled_weight_decay) {
+                optim_scale_in_place(w, count, static_cast<float>(1.0 - options.lr * options.weight_decay));
+            }
+            // Python float arithmetic on the step count, as torch's single-tensor path does.
+            const auto step = static_cast<double>(moments.step);
+            const double bias_correction1 = 1.0 - std::pow(options.beta1, step);
+            const double bias_correction2 = 1.0 - std::pow(options.beta2, step);
+            const auto neg_step_size = static_cast<float>(-(options.lr / bias_correction1));
+            const auto bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
+            for (std::int64_t i = 0; i < count; ++i) {
+                const float g = coupled_decay ? grad[i] + weight_decay * w[i] : grad[i];  // grad.add(p, alpha=wd)
+                const float decayed_avg = exp_avg[i] * beta1;
+                exp_avg[i] = decayed_avg + one_minus_beta1 * g;  // mul_(β1).add_(g, alpha=1-β1)
+                const float decayed_sq = exp_avg_sq[i] * beta2;
+                exp_avg_sq[i] = decayed_sq + one_minus_beta2 * g * g;  // mul_(β2).addcmul_(g, g, value=1-β2)
+                const float denom = std::sqrt(exp_avg_sq[i]) / bias_correction2_sqrt + eps;
+                w[i] = w[i] + neg_step_size * exp_avg[i] / denom;  // addcdiv_(m, denom, value=-step_size)
+            }
+        }
+    }
+}
+
+std::vector<OptimParam>& Adam::group_params(std::size_t group) {
+    optim_check_group_index(group, groups_.size(), "adam");
+    return groups_[group].params;
+}
+
+const std::vector<OptimParam>& Adam::group_params(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "adam");
+    return groups_[group].params;
+}
+
+double Adam::lr(std::size_t group) const { return options(group).lr; }
+
+void Adam::set_lr(std::size_t group, double lr) {
+    optim_check_group_index(group, groups_.size(), "adam");
+    groups_[group].options.lr = lr;
+}
+
+const AdamOptions& Adam::options(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "adam");
+    return groups_[group].options;
+}
+
+NamedTensors Adam::state_tensors() const {
+    NamedTensors state;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = groups_[g];
+        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
+        for (std::size_t i = 0; i < group.params.size(); ++i) {
+            const Moments& moments = group.moments[i];
+            if (!moments.exp_avg.defined()) continue;
+            const std::string& name = group.params[i].name;
+            state.emplace_back(name + ".step", Tensor::scalar(static_cast<double>(moments.step), DType::f64));
+            state.emplace_back(name + ".exp_avg", moments.exp_avg.clone());
+            state.emplace_back(name + ".exp_avg_sq", moments.exp_avg_sq.clone());
+        }
+    }
+    return state;
+}
+
+void Adam::load_state(const NamedTensors& state) {
+    // Read and checked in full before anything is replaced; the params vectors are never touched (see Muon's).
+    OptimStateReader reader(state, "adam");
+    std::vector<double> lrs;
+    std::vector<std::vector<Moments>> loaded;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        lrs.push_back(reader.scalar(optim_group_key(g, "lr")));
+        loaded.emplace_back();
+        for (const OptimParam& param : groups_[g].params) {
+            const std::string& name = param.name;
+            Moments moments;
+            const bool has_step = reader.has(name + ".step");
+            moments.exp_avg = reader.tensor(name + ".exp_avg", param.value.shape());
+            moments.exp_avg_sq = reader.tensor(name + ".exp_avg_sq", param.value.shape());
+            if (has_step != moments.exp_avg.defined() || has_step != moments.exp_avg_sq.defined()) {
+                throw Error("adam: state of parameter '" + name +
+                            "' is incomplete (needs step, exp_avg and exp_avg_sq)");
+            }
+            if (has_step) {
+                const double step = reader.scalar(name + ".step");
+                if (!(step >= 1.0) || step != std::floor(step)) {
+                    throw Error("adam: state entry '" + name + ".step' is not a positive integer");
+                }
+                moments.step = static_cast<std::int64_t>(step);
+            }
+            loaded.back().push_back(std::move(moments));
+        }
+    }
+    reader.finish();
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        groups_[g].options.lr = lrs[g];
+        groups_[g].moments = std::move(loaded[g]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------- SGD
+
+std::size_t Sgd::add_group(std::vector<OptimParam> params, const SgdOptions& options) {
+    optim_check_new_group(groups_, params, "sgd", false);
+    if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0)) {
+        throw Error("sgd: nesterov needs momentum > 0 and dampening 0");
+    }
+    Group group;
+    group.momentum_buffers.resize(params.size());
+    group.params = std::move(params);
+    group.options = options;
+    groups_.push_back(std::move(group));
+    return groups_.size() - 1;
+}
+
+void Sgd::step() {
+    for (Group& group : groups_) {
+        const SgdOptions& options = group.options;
+        const auto momentum = static_cast<float>(options.momentum);
+        const auto one_minus_dampening = static_cast<float>(1.0 - options.dampening);
+        const auto weight_decay = static_cast<float>(options.weight_decay);
+        const auto neg_lr = static_cast<float>(-options.lr);
+        for (std::size_t index = 0; index < group.params.size(); ++index) {
+            OptimParam& param = group.params[index];
+            if (!param.grad.defined()) continue;
+            optim_check_grad(param, "sgd");
+            const std::int64_t count = param.value.numel();
+            float* w = param.value.data<float>();
+            const float* grad = param.grad.data<float>();
+            std::vector<float> direction(grad, grad + count);
+            if (options.weight_decay != 0.0) {
+                for (std::int64_t i = 0; i < count; ++i) direction[i] = grad[i] + weight_decay * w[i];
+            }
+            if (options.momentum != 0.0) {
+                Tensor& buffer_tensor = group.momentum_buffers[index];
+                if (!buffer_tensor.defined()) {
+                    // torch: buf = clone(d_p) on the first step, with no dampening applied.
+                    buffer_tensor = Tensor::from_floats(direction, param.value.shape());
+                } else {
+                    float* buffer = buffer_tensor.data<float>();
+                    for (std::int64_t i = 0; i < count; ++i) {
+                        const float scaled = buffer[i] * momentum;
+                        buffer[i] = scaled + one_minus_dampening * direction[i];
+                    }
+                }
+                const float* buffer = buffer_tensor.data<float>();
+                for (std::int64_t i = 0; i < count; ++i) {
+                    direction[i] = options.nesterov ? direction[i] + momentum * buffer[i] : buffer[i];
+                }
+            }
+            for (std::int64_t i = 0; i < count; ++i) w[i] = w[i] + neg_lr * direction[i];  // p.add_(d, alpha=-lr)
+        }
+    }
+}
+
+std::vector<OptimParam>& Sgd::group_params(std::size_t group) {
+    optim_check_group_index(group, groups_.size(), "sgd");
+    return groups_[group].params;
+}
+
+const std::vector<OptimParam>& Sgd::group_params(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "sgd");
+    return groups_[group].params;
+}
+
+double Sgd::lr(std::size_t group) const { return options(group).lr; }
+
+void Sgd::set_lr(std::size_t group, double lr) {
+    optim_check_group_index(group, groups_.size(), "sgd");
+    groups_[group].options.lr = lr;
+}
+
+double Sgd::momentum(std::size_t group) const { return options(group).momentum; }
+
+void Sgd::set_momentum(std::size_t group, double momentum) {
+    optim_check_group_index(group, groups_.size(), "sgd");
+    groups_[group].options.momentum = momentum;
+}
+
+const SgdOptions& Sgd::options(std::size_t group) const {
+    optim_check_group_index(group, groups_.size(), "sgd");
+    return groups_[group].options;
+}
+
+NamedTensors Sgd::state_tensors() const {
+    NamedTensors state;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = groups_[g];
+        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
+        state.emplace_back(optim_group_key(g, "momentum"), Tensor::scalar(group.options.momentum, DType::f64));
+        for (std::size_t i = 0; i < group.params.size(); ++i) {
+            if (group.momentum_buffers[i].defined()) {
+                state.emplace_back(group.params[i].name + ".momentum_buffer", group.momentum_buffers[i].clone());
+            }
+        }
+    }
+    return state;
+}
+
+void Sgd::load_state(const NamedTensors& state) {
+    // Everything is read and checked before anything is replaced; the params vectors themselves are never touched,
+    // so the trainer's pointers into group_params() stay valid across a restore.
+    OptimStateReader reader(state, "sgd");
+    std::vector<SgdOptions> options;
+    std::vector<std::vector<Tensor>> buffers;
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        const Group& group = groups_[g];
+        options.push_back(group.options);
+        options.back().lr = reader.scalar(optim_group_key(g, "lr"));
+        options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
+        buffers.emplace_back();
+        for (const OptimParam& param : group.params) {
+            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
+        }
+    }
+    reader.finish();
+    for (std::size_t g = 0; g < groups_.size(); ++g) {
+        groups_[g].options = options[g];
+        groups_[g].momentum_buffers = std::move(buffers[g]);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------------------ clip
+
+double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
+    double sum_squares = 0.0;
+    for (const Tensor& grad : grads) {
+        if (!grad.defined()) continue;
+        tensor_check_floating(grad, "clip_grad_norm", "grad");
+        if (grad.dtype() == DType::f32) {
+            const float* data = grad.data<float>();
+            for (std::int64_t i = 0; i < grad.numel(); ++i) sum_squares += static_cast<double>(data[i]) * data[i];
+        } else {
+            const double* data = grad.data<double>();
+            for (std::int64_t i = 0; i < grad.numel(); ++i) sum_squares += data[i] * data[i];
+        }
+    }
+    const double total = std::sqrt(sum_squares);
+    const double coefficient = max_norm / (total + 1e-6);
+    if (coefficient < 1.0) {
+        for (const Tensor& grad : grads) {
+            if (!grad.defined()) continue;
+            Tensor handle = grad;  // shares storage: scaling writes the caller's gradient
+            if (handle.dtype() == DType::f32) {
+                const auto factor = static_cast<float>(coefficient);
+                float* data = handle.data<float>();
+                for (std::int64_t i = 0; i < handle.numel(); ++i) data[i] *= factor;
+            } else {
+                double* data = handle.data<double>();
+                for (std::int64_t i = 0; i < handle.numel(); ++i) data[i] *= coefficient;
+            }
+        }
+    }
+    return total;
+}
+
+}  // namespace pgolf

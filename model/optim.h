@@ -1,0 +1,197 @@
+// Optimizers of the reference trainers (Muon with Newton–Schulz orthogonalization, torch's Adam/AdamW and SGD) and
+// torch's global gradient-norm clip, reproduced operation by operation so the CPU fp32 engine can serve as their spec.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace pgolf {
+
+// Named tensors in a fixed order: the shape safetensors_write takes, so optimizer state can be checkpointed as is.
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// One trainable tensor. value and grad are handles that share storage with the trainer's tensors: step() writes the
+// parameter in place and reads whatever grad currently holds. An undefined grad means "no gradient this step" and the
+// parameter is skipped entirely (no state change, no weight decay), as torch skips p.grad None.
+struct OptimParam {
+    std::string name;  // unique within one optimizer: it keys the state and names the parameter in errors
+    Tensor value;      // f32
+    Tensor grad;       // f32, value's shape, or undefined
+};
+
+// Interface the trainer drives: per-step lr changes, zeroing, snapshot/restore for warmup-then-restore.
+class Optimizer {
+public:
+    virtual ~Optimizer() = default;
+
+    // One update of every parameter that has a gradient, with each group's current hyperparameters.
+    virtual void step() = 0;
+    virtual std::string kind() const = 0;  // "muon", "adam", "adamw", "sgd"
+
+    virtual std::size_t group_count() const = 0;
+    virtual std::vector<OptimParam>& group_params(std::size_t group) = 0;
+    virtual const std::vector<OptimParam>& group_params(std::size_t group) const = 0;
+    virtual double lr(std::size_t group) const = 0;
+    virtual void set_lr(std::size_t group, double lr) = 0;
+
+    // Deep copies of everything besides the parameters that later steps depend on: group hyperparameters the trainer
+    // changes per step ("group<i>.lr", "group<i>.momentum"; f64 scalars) and per-parameter state
+    // ("<param>.momentum_buffer", "<param>.exp_avg", "<param>.exp_avg_sq", "<param>.step"). State that does not exist
+    // yet (before the first step) is absent, and load_state() of such a snapshot clears it again, so restoring gives
+    // bitwise the same subsequent steps as the original run.
+    virtual NamedTensors state_tensors() const = 0;
+    // Throws pgolf::Error naming the entry when a name is unknown, a group entry is missing, or a shape or dtype
+    // differs.
+    virtual void load_state(const NamedTensors& state) = 0;
+
+    // Sets every gradient to undefined, as torch's zero_grad(set_to_none=True).
+    void zero_grad();
+    // Handles to every defined gradient, in group order (the input optim_clip_grad_norm takes).
+    std::vector<Tensor> grads() const;
+};
+
+// ---------------------------------------------------------------------------------------------------------------- Muon
+
+// bf16 emulates the reference, which runs Newton–Schulz on bf16 tensors: inputs are rounded to bf16, every tensor op's
+// result is rounded to bf16 (matmuls accumulate in fp32 first), and the scaled update is stored as bf16 before it is
+// applied. f32 runs the same arithmetic in plain fp32 with no rounding.
+enum class MuonPrecision : std::uint8_t { bf16, f32 };
+
+// Where decoupled weight decay sits relative to the update: before_update (W·(1 − lr·wd) − lr·U; the baseline and S2
+// family) or after_update ((W − lr·U)·(1 − lr·wd); S1).
+enum class WeightDecayOrder : std::uint8_t { before_update, after_update };
+
+struct MuonOptions {
+    double lr = 0.04;
+    double momentum = 0.95;  // the trainer overrides this per step with schedule_muon_momentum()
+    int backend_steps = 5;
+    bool nesterov = true;
+    double weight_decay = 0.0;
+    WeightDecayOrder decay_order = WeightDecayOrder::before_update;
+    MuonPrecision precision = MuonPrecision::bf16;
+};
+
+// The orthogonalized direction for one matrix g (rows, cols): Newton–Schulz with (a, b, c) = (3.4445, −4.7750, 2.0315)
+// on g/(‖g‖_F + 1e-7), worked on the wide orientation. Returns an f32 tensor of g's shape (bf16-valued in bf16 mode),
+// without Muon's √max(1, rows/cols) scale.
+Tensor optim_newton_schulz(const Tensor& g, int steps, MuonPrecision precision);
+
+class Muon final : public Optimizer {
+public:
+    // Every parameter must be 2-D and f32; returns the group's index.
+    std::size_t add_group(std::vector<OptimParam> params, const MuonOptions& options);
+
+    void step() override;
+    std::string kind() const override { return "muon"; }
+    std::size_t group_count() const override { return groups_.size(); }
+    std::vector<OptimParam>& group_params(std::size_t group) override;
+    const std::vector<OptimParam>& group_params(std::size_t group) const override;
+    double lr(std::size_t group) const override;
+    void set_lr(std::size_t group, double lr) override;
+    double momentum(std::size_t group) const;
+    void set_momentum(std::size_t group, double momentum);
+    const MuonOptions& options(std::size_t group) const;
+    NamedTensors state_tensors() const override;
+    void load_state(const NamedTensors& state) override;
+
+private:
+    struct Group {
+        std::vector<OptimParam> params;
+        std::vector<Tensor> momentum_buffers;  // undefined until the parameter's first step
+        MuonOptions options;
+    };
+    std::vector<Group> groups_;
+};
+
+// ---------------------------------------------------------------------------------------------------------- Adam(W)
+
+struct AdamOptions {
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 0.0;
+    // true: AdamW (W ← W·(1 − lr·wd) before the Adam step); false: torch.optim.Adam (wd·W added to the gradient).
+    bool decoupled_weight_decay = false;
+};
+
+class Adam final : public Optimizer {
+public:
+    std::size_t add_group(std::vector<OptimParam> params, const AdamOptions& options);
+
+    void step() override;
+    // "adamw" when every group decouples its weight decay, otherwise "adam".
+    std::string kind() const override;
+    std::size_t group_count() const override { return groups_.size(); }
+    std::vector<OptimParam>& group_params(std::size_t group) override;
+    const std::vector<OptimParam>& group_params(std::size_t group) const override;
+    double lr(std::size_t group) const override;
+    void set_lr(std::size_t group, double lr) override;
+    const AdamOptions& options(std::size_t group) const;
+    NamedTensors state_tensors() const override;
+    void load_state(const NamedTensors& state) override;
+
+private:
+    struct Moments {
+        Tensor exp_avg;  // undefined until the parameter's first step
+        Tensor exp_avg_sq;
+        std::int64_t step = 0;
+    };
+    struct Group {
+        std::vector<OptimParam> params;
+        std::vector<Moments> moments;
+        AdamOptions options;
+    };
+    std::vector<Group> groups_;
+};
+
+// ------------------------------------------------------------------------------------------------------------- SGD
+
+struct SgdOptions {
+    double lr = 1e-3;
+    double momentum = 0.0;
+    double dampening = 0.0;
+    double weight_decay = 0.0;  // added to the gradient (wd·W), as torch.optim.SGD does
+    bool nesterov = false;
+};
+
+class Sgd final : public Optimizer {
+public:
+    // Nesterov needs momentum > 0 and dampening 0, as in torch.
+    std::size_t add_group(std::vector<OptimParam> params, const SgdOptions& options);
+
+    void step() override;
+    std::string kind() const override { return "sgd"; }
+    std::size_t group_count() const override { return groups_.size(); }
+    std::vector<OptimParam>& group_params(std::size_t group) override;
+    const std::vector<OptimParam>& group_params(std::size_t group) const override;
+    double lr(std::size_t group) const override;
+    void set_lr(std::size_t group, double lr) override;
+    double momentum(std::size_t group) const;
+    void set_momentum(std::size_t group, double momentum);
+    const SgdOptions& options(std::size_t group) const;
+    NamedTensors state_tensors() const override;
+    void load_state(const NamedTensors& state) override;
+
+private:
+    struct Group {
+        std::vector<OptimParam> params;
+        std::vector<Tensor> momentum_buffers;  // undefined until the parameter's first step (or with momentum 0)
+        SgdOptions options;
+    };
+    std::vector<Group> groups_;
+};
+
+// ------------------------------------------------------------------------------------------------------------ clip
+
+// torch.nn.utils.clip_grad_norm_ over all given gradients (undefined ones are skipped): total = ‖concat(grads)‖₂,
+// accumulated in double; when max_norm/(total + 1e-6) < 1 every gradient is multiplied by it in place. Returns the
+// pre-clip total norm. Gradients must be f32 or f64.
+double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm);
+
+}  // namespace pgolf

@@ -1,0 +1,311 @@
+// The reference training loop, step for step, on the CPU engine.
+#include "model/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/profile.h"
+#include "core/safetensors.h"
+#include "core/shard.h"
+#include "core/token_stream.h"
+#include "core/tokenizer.h"
+#include "model/evaluate.h"
+#include "model/gpt.h"
+#include "model/optim.h"
+#include "model/schedule.h"
+
+namespace pgolf {
+
+namespace {
+
+std::string format(const char* pattern, auto... values) {
+    char buffer[512];
+    std::snprintf(buffer, sizeof(buffer), pattern, values...);
+    return buffer;
+}
+
+// The reference's optimizer split: token embedding and untied head on Adam, block matrices on Muon, vectors and
+// control tensors (resid_mix, scales, q_gain, skip weights) on Adam with SCALAR_LR.
+struct OptimizerSet {
+    Adam embedding;
+    Adam head;
+    Muon matrices;
+    Adam scalars;
+    // Per optimizer parameter, the model parameter it mirrors (gradients are rebound before every step).
+    std::vector<std::pair<OptimParam*, const Var*>> bindings;
+    std::vector<std::pair<Optimizer*, double>> base_lrs;  // (optimizer, base lr) for group 0 of each used optimizer
+
+    std::vector<Optimizer*> all() { return {&embedding, &head, &matrices, &scalars}; }
+
+    void bind_gradients() {
+        for (auto& [param, var] : bindings) param->grad = var->has_grad() ? var->grad() : Tensor();
+    }
+};
+
+std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Config& config) {
+    auto set = std::make_unique<OptimizerSet>();
+    std::vector<OptimParam> embedding, head, matrices, scalars;
+    std::vector<const Var*> embedding_vars, head_vars, matrix_vars, scalar_vars;
+    for (const Parameter& parameter : model.parameters()) {
+        OptimParam param{parameter.name, parameter.var.value(), Tensor()};
+        switch (parameter.group) {
+            case ParameterGroup::embedding: embedding.push_back(param); embedding_vars.push_back(&parameter.var); break;
+            case ParameterGroup::head: head.push_back(param); head_vars.push_back(&parameter.var); break;
+            case ParameterGroup::matrix: matrices.push_back(param); matrix_vars.push_back(&parameter.var); break;
+            case ParameterGroup::scalar: scalars.push_back(param); scalar_vars.push_back(&parameter.var); break;
+        }
+    }
+    AdamOptions adam;
+    adam.beta1 = config.get_double("BETA1");
+    adam.beta2 = config.get_double("BETA2");
+    adam.eps = config.get_double("ADAM_EPS");
+
+    adam.lr = config.get_bool("TIE_EMBEDDINGS") ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR");
+    set->embedding.add_group(embedding, adam);
+    set->base_lrs.emplace_back(&set->embedding, adam.lr);
+    if (!head.empty()) {
+        adam.lr = config.get_double("HEAD_LR");
+        set->head.add_group(head, adam);
+        set->base_lrs.emplace_back(&set->head, adam.lr);
+    }
+    MuonOptions muon;
+    muon.lr = config.get_double("MATRIX_LR");
+    muon.momentum = config.get_double("MUON_MOMENTUM");
+    muon.backend_steps = static_cast<int>(config.get_int("MUON_BACKEND_STEPS"));
+    const std::string precision = config.get_string("MUON_PRECISION");
+    if (precision != "bf16" && precision != "f32") throw Error("config: MUON_PRECISION must be bf16 or f32");
+    muon.precision = precision == "bf16" ? MuonPrecision::bf16 : MuonPrecision::f32;
+    set->matrices.add_group(matrices, muon);
+    set->base_lrs.emplace_back(&set->matrices, muon.lr);
+    adam.lr = config.get_double("SCALAR_LR");
+    set->scalars.add_group(scalars, adam);
+    set->base_lrs.emplace_back(&set->scalars, adam.lr);
+
+    auto bind = [&](Optimizer& optimizer, const std::vector<const Var*>& vars) {
+        if (optimizer.group_count() == 0) return;
+        std::vector<OptimParam>& params = optimizer.group_params(0);
+        for (std::size_t i = 0; i < params.size(); ++i) set->bindings.emplace_back(&params[i], vars[i]);
+    };
+    bind(set->embedding, embedding_vars);
+    bind(set->head, head_vars);
+    bind(set->matrices, matrix_vars);
+    bind(set->scalars, scalar_vars);
+    return set;
+}
+
+}  // namespace
+
+TrainResult trainer_run(const TrainOptions& options) {
+    const Config& config = options.config;
+    std::ofstream log_file;
+    if (!options.output_directory.empty()) {
+        std::filesystem::create_directories(options.output_directory);
+        log_file.open(options.output_directory + "/train.log", std::ios::trunc);
+        if (!log_file) throw Error(options.output_directory + "/train.log: cannot create");
+    }
+    auto log = [&](const std::string& line) {
+        if (options.log) options.log(line);
+        if (log_file.is_open()) log_file << line << '\n' << std::flush;
+    };
+
+    const GptConfig model_config = GptConfig::from_config(config);
+    const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
+    const std::int64_t world_size = config.get_int("WORLD_SIZE");
+    const std::int64_t grad_accum = config.get_int("GRAD_ACCUM_STEPS");
+    const std::int64_t batch_tokens = config.get_int("TRAIN_BATCH_TOKENS");
+    const std::int64_t iterations = config.get_int("ITERATIONS");
+    const std::int64_t warmup_steps = config.get_int("WARMUP_STEPS");
+    const std::int64_t warmdown_iters = config.get_int("WARMDOWN_ITERS");
+    const std::int64_t val_loss_every = config.get_int("VAL_LOSS_EVERY");
+    const std::int64_t train_log_every = config.get_int("TRAIN_LOG_EVERY");
+    const std::int64_t val_batch_size = config.get_int("VAL_BATCH_SIZE");
+    const double max_wallclock_ms = 1000.0 * config.get_double("MAX_WALLCLOCK_SECONDS");
+    const double grad_clip = config.get_double("GRAD_CLIP_NORM");
+    const std::uint64_t seed = static_cast<std::uint64_t>(config.get_int("SEED"));
+    if (world_size != 1) throw Error("train: the CPU engine runs one process (WORLD_SIZE=1); multi-GPU needs CUDA");
+    if (grad_accum <= 0 || iterations < 0 || warmup_steps < 0) {
+        throw Error("train: GRAD_ACCUM_STEPS must be positive and ITERATIONS, WARMUP_STEPS non-negative");
+    }
+
+    const Tokenizer tokenizer = Tokenizer::load(options.tokenizer_path);
+    if (tokenizer.vocab_size() != model_config.vocab_size) {
+        throw Error("VOCAB_SIZE=" + std::to_string(model_config.vocab_size) + " does not match tokenizer vocab_size=" +
+                    std::to_string(tokenizer.vocab_size()));
+    }
+    const TokenizerByteTables tables = tokenizer.byte_tables(static_cast<int>(model_config.vocab_size));
+    const std::string train_pattern = options.data_directory + "/fineweb_train_*.bin";
+    const std::string val_pattern = options.data_directory + "/fineweb_val_*.bin";
+    const std::vector<std::string> train_files = shard_glob(train_pattern);
+    const std::vector<std::uint16_t> val_tokens = validation_tokens_load(shard_glob(val_pattern), seq_len);
+    const std::int64_t val_batch_sequences = val_batch_size / (world_size * grad_accum) / seq_len;
+    if (val_batch_sequences < 1) {
+        throw Error("VAL_BATCH_SIZE must provide at least one sequence per rank; got VAL_BATCH_SIZE=" +
+                    std::to_string(val_batch_size));
+    }
+    log("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=" + options.tokenizer_path);
+    log("train_loader:dataset:" + std::filesystem::path(options.data_directory).filename().string() +
+        " train_shards:" + std::to_string(train_files.size()));
+    log("val_loader:shards pattern=" + val_pattern + " tokens:" + std::to_string(val_tokens.size() - 1));
+
+    Gpt model(model_config);
+    model.initialize(seed);
+    std::unique_ptr<OptimizerSet> optimizers = trainer_make_optimizers(model, config);
+    const double flops_per_token = model.training_flops_per_token(seq_len);
+    log("model_params:" + std::to_string(model.parameter_count()));
+    log("world_size:" + std::to_string(world_size) + " grad_accum_steps:" + std::to_string(grad_accum));
+    log(format("tie_embeddings:%s embed_lr:%g head_lr:%g matrix_lr:%g scalar_lr:%g",
+               model_config.tie_embeddings ? "True" : "False",
+               model_config.tie_embeddings ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR"),
+               model_config.tie_embeddings ? 0.0 : config.get_double("HEAD_LR"), config.get_double("MATRIX_LR"),
+               config.get_double("SCALAR_LR")));
+    log(format("train_batch_tokens:%lld train_seq_len:%lld iterations:%lld warmup_steps:%lld max_wallclock_seconds:%.3f",
+               static_cast<long long>(batch_tokens), static_cast<long long>(seq_len),
+               static_cast<long long>(iterations), static_cast<long long>(warmup_steps), max_wallclock_ms / 1000.0));
+    log("seed:" + std::to_string(seed));
+
+    const double grad_scale = 1.0 / static_cast<double>(grad_accum);
+    Tape tape;
+    // One optimizer step's worth of micro-batches; returns the mean training loss.
+    auto train_step = [&](DistributedTokenLoader& loader) {
+        model.zero_grad();
+        double train_loss = 0.0;
+        for (std::int64_t micro = 0; micro < grad_accum; ++micro) {
+            const TokenBatch batch = [&] {
+                ProfileScope scope("data");
+                return loader.next_batch(batch_tokens, seq_len, grad_accum);
+            }();
+            const Tensor inputs = Tensor::from_ids(batch.inputs, {batch.rows, batch.seq_len});
+            const Tensor targets = Tensor::from_ids(batch.targets, {batch.rows, batch.seq_len});
+            const Var loss = model.loss(&tape, inputs, targets);
+            train_loss += loss.value().item(0);
+            tape.backward(loss, grad_scale);
+        }
+        optimizers->bind_gradients();
+        return train_loss / static_cast<double>(grad_accum);
+    };
+    auto apply_step = [&](double lr_scale, double muon_momentum, bool set_hyperparameters) {
+        if (set_hyperparameters) {
+            optimizers->matrices.set_momentum(0, muon_momentum);
+            for (auto& [optimizer, base_lr] : optimizers->base_lrs) optimizer->set_lr(0, base_lr * lr_scale);
+        }
+        if (grad_clip > 0) {
+            std::vector<Tensor> grads;
+            for (Optimizer* optimizer : optimizers->all()) {
+                for (const Tensor& grad : optimizer->grads()) grads.push_back(grad);
+            }
+            optim_clip_grad_norm(grads, grad_clip);
+        }
+        ProfileScope scope("optimizer step");
+        for (Optimizer* optimizer : optimizers->all()) {
+            if (optimizer->group_count() > 0) optimizer->step();
+        }
+        for (Optimizer* optimizer : optimizers->all()) optimizer->zero_grad();
+        model.zero_grad();
+    };
+
+    // Warmup-then-restore: the reference primes its compiled graph with real steps, then restores the initial
+    // weights and optimizer state and restarts the data stream. Kept so the token stream and states match it exactly.
+    if (warmup_steps > 0) {
+        std::vector<Tensor> initial_weights;
+        for (const Parameter& parameter : model.parameters()) initial_weights.push_back(parameter.var.value().clone());
+        std::vector<NamedTensors> initial_states;
+        for (Optimizer* optimizer : optimizers->all()) initial_states.push_back(optimizer->state_tensors());
+        DistributedTokenLoader warmup_loader(train_files, 0, 1);
+        for (std::int64_t step = 0; step < warmup_steps; ++step) {
+            train_step(warmup_loader);
+            apply_step(1.0, 0.0, false);
+            if (warmup_steps <= 20 || (step + 1) % 10 == 0 || step + 1 == warmup_steps) {
+                log("warmup_step:" + std::to_string(step + 1) + "/" + std::to_string(warmup_steps));
+            }
+        }
+        for (std::size_t i = 0; i < initial_weights.size(); ++i) {
+            Tensor weights = model.parameters()[i].var.value();  // a handle on the parameter's storage
+            weights.copy_from(initial_weights[i]);
+        }
+        const std::vector<Optimizer*> all = optimizers->all();
+        for (std::size_t i = 0; i < all.size(); ++i) all[i]->load_state(initial_states[i]);
+    }
+    DistributedTokenLoader loader(train_files, 0, 1);
+
+    auto validate = [&]() {
+        return evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences);
+    };
+
+    const Deadline deadline(max_wallclock_ms);
+    // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise.
+    LrSchedule lr_schedule;
+    lr_schedule.kind = deadline.limited() ? WarmdownKind::wallclock : WarmdownKind::iterations;
+    lr_schedule.iterations = iterations;
+    lr_schedule.warmdown_iters = warmdown_iters;
+    lr_schedule.max_wallclock_ms = max_wallclock_ms;
+    Stopwatch stopwatch;
+    TrainResult result;
+    result.parameters = model.parameter_count();
+    std::int64_t step = 0;
+    std::int64_t stop_after_step = -1;
+    for (;;) {
+        const bool last_step = step == iterations || (stop_after_step >= 0 && step >= stop_after_step);
+        if (options.validate && (last_step || (val_loss_every > 0 && step % val_loss_every == 0))) {
+            stopwatch.pause();
+            const double train_time_ms = stopwatch.elapsed_ms();
+            const ValidationResult val = validate();
+            log(format("step:%lld/%lld val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms",
+                       static_cast<long long>(step), static_cast<long long>(iterations), val.val_loss, val.val_bpb,
+                       train_time_ms, train_time_ms / static_cast<double>(std::max<std::int64_t>(step, 1))));
+            result.final_val_loss = val.val_loss;
+            result.final_val_bpb = val.val_bpb;
+            stopwatch.resume();
+        }
+        if (last_step) {
+            if (stop_after_step >= 0 && step < iterations) {
+                result.stopped_early = true;
+                log(format("stopping_early: wallclock_cap train_time:%.0fms step:%lld/%lld", stopwatch.elapsed_ms(),
+                           static_cast<long long>(step), static_cast<long long>(iterations)));
+            }
+            break;
+        }
+        const double elapsed_ms = stopwatch.elapsed_ms();
+        const double lr_scale = schedule_lr_mul(lr_schedule, step, elapsed_ms);
+        const double muon_momentum = schedule_muon_momentum(step, config.get_double("MUON_MOMENTUM_WARMUP_START"),
+                                                            config.get_double("MUON_MOMENTUM"),
+                                                            config.get_int("MUON_MOMENTUM_WARMUP_STEPS"));
+        const double train_loss = train_step(loader);
+        apply_step(lr_scale, muon_momentum, true);
+        ++step;
+        if (options.progress) options.progress(step, iterations);
+
+        const double approx_ms = stopwatch.elapsed_ms();
+        const bool log_now = train_log_every > 0 && (step <= 10 || step % train_log_every == 0 || stop_after_step >= 0);
+        if (log_now) {
+            log(format("step:%lld/%lld train_loss:%.4f train_time:%.0fms step_avg:%.2fms", static_cast<long long>(step),
+                       static_cast<long long>(iterations), train_loss, approx_ms,
+                       approx_ms / static_cast<double>(step)));
+        }
+        if (stop_after_step < 0 && deadline.expired(approx_ms)) stop_after_step = step;
+    }
+
+    result.steps = step;
+    result.train_time_ms = stopwatch.elapsed_ms();
+    if (step > 0 && result.train_time_ms > 0) {
+        result.tokens_per_second = static_cast<double>(step * batch_tokens) / (result.train_time_ms / 1000.0);
+        result.model_gflops_per_second = result.tokens_per_second * flops_per_token / 1e9;
+    }
+    log(format("throughput: tokens_per_s:%.0f model_gflops_per_s:%.2f flops_per_token:%.0f", result.tokens_per_second,
+               result.model_gflops_per_second, flops_per_token));
+
+    if (!options.output_directory.empty()) {
+        std::vector<std::pair<std::string, Tensor>> tensors;
+        for (const Parameter& parameter : model.parameters()) tensors.emplace_back(parameter.name, parameter.var.value());
+        const std::string path = options.output_directory + "/final_model.safetensors";
+        safetensors_write(path, tensors, {{"config", config.values().dump()}, {"steps", std::to_string(step)}});
+        log("Serialized model: " + std::to_string(std::filesystem::file_size(path)) + " bytes (safetensors)");
+    }
+    return result;
+}
+
+}  // namespace pgolf
