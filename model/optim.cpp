@@ -76,13 +76,6 @@ void optim_check_new_group(const std::vector<Group>& groups, const std::vector<O
     }
 }
 
-void optim_check_group_index(std::size_t group, std::size_t count, const char* optimizer) {
-    if (group >= count) {
-        throw Error(std::string(optimizer) + ": group " + std::to_string(group) + " out of range (" +
-                    std::to_string(count) + " groups)");
-    }
-}
-
 std::string optim_group_key(std::size_t group, const char* field) {
     return "group" + std::to_string(group) + "." + field;
 }
@@ -219,6 +212,13 @@ void optim_newton_schulz_in_place(std::vector<float>& x, std::int64_t rows, std:
 
 // --------------------------------------------------------------------------------------------------------- Optimizer
 
+void optim_check_group_index(std::size_t group, std::size_t count, const char* optimizer) {
+    if (group >= count) {
+        throw Error(std::string(optimizer) + ": group " + std::to_string(group) + " out of range (" +
+                    std::to_string(count) + " groups)");
+    }
+}
+
 void Optimizer::zero_grad() {
     for (std::size_t group = 0; group < group_count(); ++group) {
         for (OptimParam& param : group_params(group)) param.grad = Tensor();
@@ -234,6 +234,51 @@ std::vector<Tensor> Optimizer::grads() const {
     }
     return result;
 }
+
+// ---------------------------------------------------------------------------------------------- Muon and SGD state
+
+template <typename Options>
+NamedTensors MomentumOptimizer<Options>::state_tensors() const {
+    NamedTensors state;
+    for (std::size_t g = 0; g < this->groups_.size(); ++g) {
+        const auto& group = this->groups_[g];
+        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
+        state.emplace_back(optim_group_key(g, "momentum"), Tensor::scalar(group.options.momentum, DType::f64));
+        for (std::size_t i = 0; i < group.params.size(); ++i) {
+            if (group.state[i].defined()) {
+                state.emplace_back(group.params[i].name + ".momentum_buffer", group.state[i].clone());
+            }
+        }
+    }
+    return state;
+}
+
+template <typename Options>
+void MomentumOptimizer<Options>::load_state(const NamedTensors& state) {
+    // Everything is read and checked before anything is replaced; the params vectors themselves are never touched,
+    // so the trainer's pointers into group_params() stay valid across a restore.
+    OptimStateReader reader(state, this->name_);
+    std::vector<Options> options;
+    std::vector<std::vector<Tensor>> buffers;
+    for (std::size_t g = 0; g < this->groups_.size(); ++g) {
+        const auto& group = this->groups_[g];
+        options.push_back(group.options);
+        options.back().lr = reader.scalar(optim_group_key(g, "lr"));
+        options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
+        buffers.emplace_back();
+        for (const OptimParam& param : group.params) {
+            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
+        }
+    }
+    reader.finish();
+    for (std::size_t g = 0; g < this->groups_.size(); ++g) {
+        this->groups_[g].options = options[g];
+        this->groups_[g].state = std::move(buffers[g]);
+    }
+}
+
+template class MomentumOptimizer<MuonOptions>;
+template class MomentumOptimizer<SgdOptions>;
 
 // ------------------------------------------------------------------------------------------------------------ Muon
 
@@ -251,12 +296,7 @@ Tensor optim_newton_schulz(const Tensor& g, int steps, MuonPrecision precision) 
 std::size_t Muon::add_group(std::vector<OptimParam> params, const MuonOptions& options) {
     optim_check_new_group(groups_, params, "muon", true);
     if (options.backend_steps < 0) throw Error("muon: negative backend_steps " + std::to_string(options.backend_steps));
-    Group group;
-    group.momentum_buffers.resize(params.size());
-    group.params = std::move(params);
-    group.options = options;
-    groups_.push_back(std::move(group));
-    return groups_.size() - 1;
+    return push_group(std::move(params), options);
 }
 
 void Muon::step() {
@@ -274,7 +314,7 @@ void Muon::step() {
             const std::int64_t count = param.value.numel();
             if (count == 0) continue;
             const float* grad = param.grad.data<float>();
-            Tensor& buffer_tensor = group.momentum_buffers[index];
+            Tensor& buffer_tensor = group.state[index];
             if (!buffer_tensor.defined()) buffer_tensor = Tensor::zeros(param.value.shape());
             float* buffer = buffer_tensor.data<float>();
 
@@ -302,83 +342,11 @@ void Muon::step() {
     }
 }
 
-std::vector<OptimParam>& Muon::group_params(std::size_t group) {
-    optim_check_group_index(group, groups_.size(), "muon");
-    return groups_[group].params;
-}
-
-const std::vector<OptimParam>& Muon::group_params(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "muon");
-    return groups_[group].params;
-}
-
-double Muon::lr(std::size_t group) const { return options(group).lr; }
-
-void Muon::set_lr(std::size_t group, double lr) {
-    optim_check_group_index(group, groups_.size(), "muon");
-    groups_[group].options.lr = lr;
-}
-
-double Muon::momentum(std::size_t group) const { return options(group).momentum; }
-
-void Muon::set_momentum(std::size_t group, double momentum) {
-    optim_check_group_index(group, groups_.size(), "muon");
-    groups_[group].options.momentum = momentum;
-}
-
-const MuonOptions& Muon::options(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "muon");
-    return groups_[group].options;
-}
-
-NamedTensors Muon::state_tensors() const {
-    NamedTensors state;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        const Group& group = groups_[g];
-        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
-        state.emplace_back(optim_group_key(g, "momentum"), Tensor::scalar(group.options.momentum, DType::f64));
-        for (std::size_t i = 0; i < group.params.size(); ++i) {
-            if (group.momentum_buffers[i].defined()) {
-                state.emplace_back(group.params[i].name + ".momentum_buffer", group.momentum_buffers[i].clone());
-            }
-        }
-    }
-    return state;
-}
-
-void Muon::load_state(const NamedTensors& state) {
-    // Everything is read and checked before anything is replaced; the params vectors themselves are never touched,
-    // so the trainer's pointers into group_params() stay valid across a restore.
-    OptimStateReader reader(state, "muon");
-    std::vector<MuonOptions> options;
-    std::vector<std::vector<Tensor>> buffers;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        const Group& group = groups_[g];
-        options.push_back(group.options);
-        options.back().lr = reader.scalar(optim_group_key(g, "lr"));
-        options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
-        buffers.emplace_back();
-        for (const OptimParam& param : group.params) {
-            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
-        }
-    }
-    reader.finish();
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        groups_[g].options = options[g];
-        groups_[g].momentum_buffers = std::move(buffers[g]);
-    }
-}
-
 // ------------------------------------------------------------------------------------------------------------ Adam
 
 std::size_t Adam::add_group(std::vector<OptimParam> params, const AdamOptions& options) {
     optim_check_new_group(groups_, params, "adam", false);
-    Group group;
-    group.moments.resize(params.size());
-    group.params = std::move(params);
-    group.options = options;
-    groups_.push_back(std::move(group));
-    return groups_.size() - 1;
+    return push_group(std::move(params), options);
 }
 
 std::string Adam::kind() const {
@@ -403,7 +371,7 @@ void Adam::step() {
             if (!param.grad.defined()) continue;
             optim_check_grad(param, "adam");
             const std::int64_t count = param.value.numel();
-            Moments& moments = group.moments[index];
+            AdamMoments& moments = group.state[index];
             if (!moments.exp_avg.defined()) {
                 moments.exp_avg = Tensor::zeros(param.value.shape());
                 moments.exp_avg_sq = Tensor::zeros(param.value.shape());
@@ -438,35 +406,13 @@ void Adam::step() {
     }
 }
 
-std::vector<OptimParam>& Adam::group_params(std::size_t group) {
-    optim_check_group_index(group, groups_.size(), "adam");
-    return groups_[group].params;
-}
-
-const std::vector<OptimParam>& Adam::group_params(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "adam");
-    return groups_[group].params;
-}
-
-double Adam::lr(std::size_t group) const { return options(group).lr; }
-
-void Adam::set_lr(std::size_t group, double lr) {
-    optim_check_group_index(group, groups_.size(), "adam");
-    groups_[group].options.lr = lr;
-}
-
-const AdamOptions& Adam::options(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "adam");
-    return groups_[group].options;
-}
-
 NamedTensors Adam::state_tensors() const {
     NamedTensors state;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
         const Group& group = groups_[g];
         state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
         for (std::size_t i = 0; i < group.params.size(); ++i) {
-            const Moments& moments = group.moments[i];
+            const AdamMoments& moments = group.state[i];
             if (!moments.exp_avg.defined()) continue;
             const std::string& name = group.params[i].name;
             state.emplace_back(name + ".step", Tensor::scalar(static_cast<double>(moments.step), DType::f64));
@@ -478,16 +424,17 @@ NamedTensors Adam::state_tensors() const {
 }
 
 void Adam::load_state(const NamedTensors& state) {
-    // Read and checked in full before anything is replaced; the params vectors are never touched (see Muon's).
+    // Read and checked in full before anything is replaced; the params vectors are never touched (see
+    // MomentumOptimizer::load_state).
     OptimStateReader reader(state, "adam");
     std::vector<double> lrs;
-    std::vector<std::vector<Moments>> loaded;
+    std::vector<std::vector<AdamMoments>> loaded;
     for (std::size_t g = 0; g < groups_.size(); ++g) {
         lrs.push_back(reader.scalar(optim_group_key(g, "lr")));
         loaded.emplace_back();
         for (const OptimParam& param : groups_[g].params) {
             const std::string& name = param.name;
-            Moments moments;
+            AdamMoments moments;
             const bool has_step = reader.has(name + ".step");
             moments.exp_avg = reader.tensor(name + ".exp_avg", param.value.shape());
             moments.exp_avg_sq = reader.tensor(name + ".exp_avg_sq", param.value.shape());
@@ -508,7 +455,7 @@ void Adam::load_state(const NamedTensors& state) {
     reader.finish();
     for (std::size_t g = 0; g < groups_.size(); ++g) {
         groups_[g].options.lr = lrs[g];
-        groups_[g].moments = std::move(loaded[g]);
+        groups_[g].state = std::move(loaded[g]);
     }
 }
 
@@ -519,12 +466,7 @@ std::size_t Sgd::add_group(std::vector<OptimParam> params, const SgdOptions& opt
     if (options.nesterov && (options.momentum <= 0.0 || options.dampening != 0.0)) {
         throw Error("sgd: nesterov needs momentum > 0 and dampening 0");
     }
-    Group group;
-    group.momentum_buffers.resize(params.size());
-    group.params = std::move(params);
-    group.options = options;
-    groups_.push_back(std::move(group));
-    return groups_.size() - 1;
+    return push_group(std::move(params), options);
 }
 
 void Sgd::step() {
@@ -546,7 +488,7 @@ void Sgd::step() {
                 for (std::int64_t i = 0; i < count; ++i) direction[i] = grad[i] + weight_decay * w[i];
             }
             if (options.momentum != 0.0) {
-                Tensor& buffer_tensor = group.momentum_buffers[index];
+                Tensor& buffer_tensor = group.state[index];
                 if (!buffer_tensor.defined()) {
                     // torch: buf = clone(d_p) on the first step, with no dampening applied.
                     buffer_tensor = Tensor::from_floats(direction, param.value.shape());
@@ -564,73 +506,6 @@ void Sgd::step() {
             }
             for (std::int64_t i = 0; i < count; ++i) w[i] = w[i] + neg_lr * direction[i];  // p.add_(d, alpha=-lr)
         }
-    }
-}
-
-std::vector<OptimParam>& Sgd::group_params(std::size_t group) {
-    optim_check_group_index(group, groups_.size(), "sgd");
-    return groups_[group].params;
-}
-
-const std::vector<OptimParam>& Sgd::group_params(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "sgd");
-    return groups_[group].params;
-}
-
-double Sgd::lr(std::size_t group) const { return options(group).lr; }
-
-void Sgd::set_lr(std::size_t group, double lr) {
-    optim_check_group_index(group, groups_.size(), "sgd");
-    groups_[group].options.lr = lr;
-}
-
-double Sgd::momentum(std::size_t group) const { return options(group).momentum; }
-
-void Sgd::set_momentum(std::size_t group, double momentum) {
-    optim_check_group_index(group, groups_.size(), "sgd");
-    groups_[group].options.momentum = momentum;
-}
-
-const SgdOptions& Sgd::options(std::size_t group) const {
-    optim_check_group_index(group, groups_.size(), "sgd");
-    return groups_[group].options;
-}
-
-NamedTensors Sgd::state_tensors() const {
-    NamedTensors state;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        const Group& group = groups_[g];
-        state.emplace_back(optim_group_key(g, "lr"), Tensor::scalar(group.options.lr, DType::f64));
-        state.emplace_back(optim_group_key(g, "momentum"), Tensor::scalar(group.options.momentum, DType::f64));
-        for (std::size_t i = 0; i < group.params.size(); ++i) {
-            if (group.momentum_buffers[i].defined()) {
-                state.emplace_back(group.params[i].name + ".momentum_buffer", group.momentum_buffers[i].clone());
-            }
-        }
-    }
-    return state;
-}
-
-void Sgd::load_state(const NamedTensors& state) {
-    // Everything is read and checked before anything is replaced; the params vectors themselves are never touched,
-    // so the trainer's pointers into group_params() stay valid across a restore.
-    OptimStateReader reader(state, "sgd");
-    std::vector<SgdOptions> options;
-    std::vector<std::vector<Tensor>> buffers;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        const Group& group = groups_[g];
-        options.push_back(group.options);
-        options.back().lr = reader.scalar(optim_group_key(g, "lr"));
-        options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
-        buffers.emplace_back();
-        for (const OptimParam& param : group.params) {
-            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
-        }
-    }
-    reader.finish();
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-        groups_[g].options = options[g];
-        groups_[g].momentum_buffers = std::move(buffers[g]);
     }
 }
 

@@ -55,6 +55,71 @@ public:
     std::vector<Tensor> grads() const;
 };
 
+// Throws pgolf::Error ("<optimizer>: group <i> out of range (<n> groups)") unless group < count.
+void optim_check_group_index(std::size_t group, std::size_t count, const char* optimizer);
+
+// The group bookkeeping every optimizer shares: each group holds its parameters, one ParamState per parameter
+// (default-constructed, meaning "no state yet") and its Options, whose lr field the trainer schedules.
+template <typename Options, typename ParamState>
+class GroupedOptimizer : public Optimizer {
+public:
+    std::size_t group_count() const override { return groups_.size(); }
+    std::vector<OptimParam>& group_params(std::size_t group) override { return checked_group(group).params; }
+    const std::vector<OptimParam>& group_params(std::size_t group) const override {
+        return checked_group(group).params;
+    }
+    double lr(std::size_t group) const override { return options(group).lr; }
+    void set_lr(std::size_t group, double lr) override { checked_group(group).options.lr = lr; }
+    const Options& options(std::size_t group) const { return checked_group(group).options; }
+
+protected:
+    struct Group {
+        std::vector<OptimParam> params;
+        std::vector<ParamState> state;  // parallel to params
+        Options options;
+    };
+
+    // name prefixes the errors ("muon", "adam", "sgd").
+    explicit GroupedOptimizer(const char* name) : name_(name) {}
+
+    Group& checked_group(std::size_t group) {
+        optim_check_group_index(group, groups_.size(), name_);
+        return groups_[group];
+    }
+    const Group& checked_group(std::size_t group) const {
+        optim_check_group_index(group, groups_.size(), name_);
+        return groups_[group];
+    }
+
+    // Appends an already validated group with empty state; returns its index.
+    std::size_t push_group(std::vector<OptimParam> params, const Options& options) {
+        Group group;
+        group.state.resize(params.size());
+        group.params = std::move(params);
+        group.options = options;
+        groups_.push_back(std::move(group));
+        return groups_.size() - 1;
+    }
+
+    const char* name_;
+    std::vector<Group> groups_;
+};
+
+// Muon and SGD: a momentum the trainer can schedule per group, and per parameter one momentum buffer (undefined until
+// the parameter's first step, or for SGD with momentum 0). Their snapshots are the same: "group<i>.lr",
+// "group<i>.momentum" and "<param>.momentum_buffer". Defined in optim.cpp for MuonOptions and SgdOptions only.
+template <typename Options>
+class MomentumOptimizer : public GroupedOptimizer<Options, Tensor> {
+public:
+    double momentum(std::size_t group) const { return this->options(group).momentum; }
+    void set_momentum(std::size_t group, double momentum) { this->checked_group(group).options.momentum = momentum; }
+    NamedTensors state_tensors() const override;
+    void load_state(const NamedTensors& state) override;
+
+protected:
+    using GroupedOptimizer<Options, Tensor>::GroupedOptimizer;
+};
+
 // ---------------------------------------------------------------------------------------------------------------- Muon
 
 // bf16 emulates the reference, which runs Newton–Schulz on bf16 tensors: inputs are rounded to bf16, every tensor op's
@@ -81,31 +146,17 @@ struct MuonOptions {
 // without Muon's √max(1, rows/cols) scale.
 Tensor optim_newton_schulz(const Tensor& g, int steps, MuonPrecision precision);
 
-class Muon final : public Optimizer {
+extern template class MomentumOptimizer<MuonOptions>;
+
+class Muon final : public MomentumOptimizer<MuonOptions> {
 public:
+    Muon() : MomentumOptimizer("muon") {}
+
     // Every parameter must be 2-D and f32; returns the group's index.
     std::size_t add_group(std::vector<OptimParam> params, const MuonOptions& options);
 
     void step() override;
     std::string kind() const override { return "muon"; }
-    std::size_t group_count() const override { return groups_.size(); }
-    std::vector<OptimParam>& group_params(std::size_t group) override;
-    const std::vector<OptimParam>& group_params(std::size_t group) const override;
-    double lr(std::size_t group) const override;
-    void set_lr(std::size_t group, double lr) override;
-    double momentum(std::size_t group) const;
-    void set_momentum(std::size_t group, double momentum);
-    const MuonOptions& options(std::size_t group) const;
-    NamedTensors state_tensors() const override;
-    void load_state(const NamedTensors& state) override;
-
-private:
-    struct Group {
-        std::vector<OptimParam> params;
-        std::vector<Tensor> momentum_buffers;  // undefined until the parameter's first step
-        MuonOptions options;
-    };
-    std::vector<Group> groups_;
 };
 
 // ---------------------------------------------------------------------------------------------------------- Adam(W)
@@ -120,34 +171,24 @@ struct AdamOptions {
     bool decoupled_weight_decay = false;
 };
 
-class Adam final : public Optimizer {
+// Adam's per-parameter state.
+struct AdamMoments {
+    Tensor exp_avg;  // undefined until the parameter's first step
+    Tensor exp_avg_sq;
+    std::int64_t step = 0;
+};
+
+class Adam final : public GroupedOptimizer<AdamOptions, AdamMoments> {
 public:
+    Adam() : GroupedOptimizer("adam") {}
+
     std::size_t add_group(std::vector<OptimParam> params, const AdamOptions& options);
 
     void step() override;
     // "adamw" when every group decouples its weight decay, otherwise "adam".
     std::string kind() const override;
-    std::size_t group_count() const override { return groups_.size(); }
-    std::vector<OptimParam>& group_params(std::size_t group) override;
-    const std::vector<OptimParam>& group_params(std::size_t group) const override;
-    double lr(std::size_t group) const override;
-    void set_lr(std::size_t group, double lr) override;
-    const AdamOptions& options(std::size_t group) const;
     NamedTensors state_tensors() const override;
     void load_state(const NamedTensors& state) override;
-
-private:
-    struct Moments {
-        Tensor exp_avg;  // undefined until the parameter's first step
-        Tensor exp_avg_sq;
-        std::int64_t step = 0;
-    };
-    struct Group {
-        std::vector<OptimParam> params;
-        std::vector<Moments> moments;
-        AdamOptions options;
-    };
-    std::vector<Group> groups_;
 };
 
 // ------------------------------------------------------------------------------------------------------------- SGD
@@ -160,31 +201,17 @@ struct SgdOptions {
     bool nesterov = false;
 };
 
-class Sgd final : public Optimizer {
+extern template class MomentumOptimizer<SgdOptions>;
+
+class Sgd final : public MomentumOptimizer<SgdOptions> {
 public:
+    Sgd() : MomentumOptimizer("sgd") {}
+
     // Nesterov needs momentum > 0 and dampening 0, as in torch.
     std::size_t add_group(std::vector<OptimParam> params, const SgdOptions& options);
 
     void step() override;
     std::string kind() const override { return "sgd"; }
-    std::size_t group_count() const override { return groups_.size(); }
-    std::vector<OptimParam>& group_params(std::size_t group) override;
-    const std::vector<OptimParam>& group_params(std::size_t group) const override;
-    double lr(std::size_t group) const override;
-    void set_lr(std::size_t group, double lr) override;
-    double momentum(std::size_t group) const;
-    void set_momentum(std::size_t group, double momentum);
-    const SgdOptions& options(std::size_t group) const;
-    NamedTensors state_tensors() const override;
-    void load_state(const NamedTensors& state) override;
-
-private:
-    struct Group {
-        std::vector<OptimParam> params;
-        std::vector<Tensor> momentum_buffers;  // undefined until the parameter's first step (or with momentum 0)
-        SgdOptions options;
-    };
-    std::vector<Group> groups_;
 };
 
 // ------------------------------------------------------------------------------------------------------------ clip

@@ -15,8 +15,6 @@ namespace {
 
 // Below this many elements one thread is faster than waking a team.
 constexpr std::int64_t kParallelElements = 1 << 15;
-// Chunk of a double reduction; a constant (not derived from the thread count) so the summation order is fixed.
-constexpr std::int64_t kReduceChunk = 1 << 14;
 
 void check_same(const Tensor& a, const Tensor& b, const char* op) {
     tensor_check_floating(a, op, "a");
@@ -230,18 +228,7 @@ Tensor sum_all(const Tensor& x) {
     dispatch_floating(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         const T* in = x.data<T>();
-        const std::int64_t n = x.numel();
-        const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
-        std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (n >= kParallelElements)
-        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-            const std::int64_t end = std::min(n, (chunk + 1) * kReduceChunk);
-            double sum = 0.0;
-            for (std::int64_t i = chunk * kReduceChunk; i < end; ++i) sum += static_cast<double>(in[i]);
-            partial[static_cast<std::size_t>(chunk)] = sum;
-        }
-        double total = 0.0;
-        for (const double value : partial) total += value;
+        const double total = chunked_sum(x.numel(), [in](std::int64_t i) { return static_cast<double>(in[i]); });
         y.data<T>()[0] = static_cast<T>(total);
     });
     return y;

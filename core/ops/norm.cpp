@@ -16,27 +16,14 @@ namespace {
 
 // Rows are split across threads once the tensor holds this many elements.
 constexpr std::int64_t kParallelElements = 1 << 15;
-// Fixed chunk of the global-norm sum, so its order does not depend on the thread count.
-constexpr std::int64_t kReduceChunk = 1 << 14;
 
 Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
 
 template <typename T> double sum_of_squares(const T* values, std::int64_t n) {
-    const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
-    std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
-#pragma omp parallel for schedule(static) if (n >= kParallelElements)
-    for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-        const std::int64_t end = std::min(n, (chunk + 1) * kReduceChunk);
-        double sum = 0.0;
-        for (std::int64_t i = chunk * kReduceChunk; i < end; ++i) {
-            const double v = static_cast<double>(values[i]);
-            sum += v * v;
-        }
-        partial[static_cast<std::size_t>(chunk)] = sum;
-    }
-    double total = 0.0;
-    for (const double value : partial) total += value;
-    return total;
+    return chunked_sum(n, [values](std::int64_t i) {
+        const double v = static_cast<double>(values[i]);
+        return v * v;
+    });
 }
 
 }  // namespace

@@ -43,7 +43,7 @@ mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
@@ -92,6 +92,33 @@ expect_text encode-again "$work/err" "--force"
 check encode-bad-val-docs 1 "$pgolf" data encode --tokenizer "$tok" --out "$work/enc2" --val-docs x "$work/docs.jsonl"
 expect_one_line encode-bad-val-docs "$work/err"
 check encoded-verify 0 "$pgolf" data verify "$work/enc" --tokenizer "$tok" --seq-len 4
+
+# model info: the published parameter count of the baseline, exactly.
+check model-info 0 "$pgolf" model info --preset baseline
+expect_text model-info "$work/out" "17,059,912 (matches the published 17,059,912)"
+check model-info-json 0 "$pgolf" model info --preset baseline --scale smoke --json
+expect_text model-info-json "$work/out" '"scale": "smoke"'
+check model-info-set 0 "$pgolf" model info --preset baseline --set NUM_LAYERS=11 --keys
+expect_text model-info-set "$work/out" "DIFFERS from the published"
+expect_text model-info-set "$work/out" "NUM_LAYERS=11"
+check model-info-bad-key 1 "$pgolf" model info --set NUM_LAYER=11
+expect_one_line model-info-bad-key "$work/err"
+check model-info-bad-preset 1 "$pgolf" model info --preset nope
+expect_one_line model-info-bad-preset "$work/err"
+
+# train: a few steps of the smoke scale on the shipped data, from the source folder (TOKENIZER_PATH is relative).
+pushd "$src" >/dev/null
+check train 0 "$pgolf" train --preset baseline --scale smoke --seed 7 --out "$work/run" \
+  --set ITERATIONS=3 --set VAL_LOSS_EVERY=0 --set WARMUP_STEPS=0 --set VAL_BATCH_SIZE=524288
+popd >/dev/null
+expect_text train "$work/out" "step:3/3 val_loss:"
+expect_text train "$work/out" "seed:7"
+[[ -f "$work/run/final_model.safetensors" && -f "$work/run/train.log" ]] || { echo "FAIL train: run files missing"; failures=$((failures + 1)); }
+check train-no-out 2 "$pgolf" train --preset baseline
+expect_one_line train-no-out "$work/err"
+check train-bad-data 1 "$pgolf" train --preset baseline --scale smoke --data "$work/nope" --out "$work/run2" \
+  --tokenizer "$tok"
+expect_one_line train-bad-data "$work/err"
 
 echo "$((checks - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]
