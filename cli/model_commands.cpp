@@ -50,7 +50,9 @@ void model_run_info(const InfoArguments& args) {
     const Preset preset = config_find_preset(args.preset.preset);
     const Gpt model(GptConfig::from_config(config));
     const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
-    const double flops = model.training_flops_per_token(seq_len);
+    const std::int64_t passes = model.config().eval_passes;
+    const double flops = model.training_flops_per_token(seq_len, passes);
+    const std::vector<VirtualLayer> plan = model.layer_plan(passes);
 
     struct GroupSummary {
         std::int64_t elements = 0;
@@ -68,14 +70,24 @@ void model_run_info(const InfoArguments& args) {
                                                    3)},
         {"head", "Adam, lr " + format_fixed(config.get_double("HEAD_LR"), 3)},
         {"matrix", "Muon, lr " + format_fixed(config.get_double("MATRIX_LR"), 3)},
-        {"scalar", "Adam, lr " + format_fixed(config.get_double("SCALAR_LR"), 3)}};
+        {"scalar", "Adam, lr " + format_fixed(config.get_double("SCALAR_LR"), 3)},
+        {"frozen", "in no optimizer: keeps its initial value"}};
+    // The published count, and what the preset says it leaves out (S2's feedback parameters).
+    std::int64_t excluded = 0;
+    if (!preset.published_exclude_prefix.empty()) {
+        for (const Parameter& parameter : model.parameters()) {
+            if (parameter.name.rfind(preset.published_exclude_prefix, 0) == 0) excluded += parameter.var.value().numel();
+        }
+    }
+    const std::int64_t comparable = model.parameter_count() - excluded;
 
     if (args.json) {
         nlohmann::json out = {{"preset", args.preset.preset},
                               {"scale", args.preset.scale},
                               {"parameters", model.parameter_count()},
+                              {"parameters_compared", comparable},
                               {"published_parameters", preset.published_parameters},
-                              {"layer_schedule", model.layer_schedule()},
+                              {"layer_schedule", nlohmann::json::array()},
                               {"training_flops_per_token", flops},
                               {"config_digest", config.digest()},
                               {"config", config.values()},
@@ -83,16 +95,24 @@ void model_run_info(const InfoArguments& args) {
         for (const auto& [name, group] : groups) {
             out["groups"][name] = {{"parameters", group.elements}, {"tensors", group.tensors}};
         }
+        for (const VirtualLayer& layer : plan) {
+            out["layer_schedule"].push_back({{"block", layer.block}, {"push_skip", layer.push_skip},
+                                             {"pop_skip_row", layer.pop_skip_row}, {"xsa", layer.xsa},
+                                             {"value_embedding", layer.ve_index >= 0},
+                                             {"alpha", layer.alpha_index}, {"core_pass", layer.core_pass}});
+        }
         std::cout << out.dump(2) << "\n";
         return;
     }
     std::cout << "preset       " << args.preset.preset << " (" << args.preset.scale << ")\n"
               << "description  " << preset.description << "\n"
-              << "parameters   " << format_count(model.parameter_count());
+              << "parameters   " << format_count(comparable);
+    if (excluded > 0) std::cout << " plus " << format_count(excluded) << " " << preset.published_exclude_prefix << "*";
     if (args.preset.scale == "full" && preset.published_parameters > 0) {
-        std::cout << (model.parameter_count() == preset.published_parameters ? " (matches the published "
-                                                                             : " (DIFFERS from the published ")
-                  << format_count(preset.published_parameters) << ")";
+        std::cout << (comparable == preset.published_parameters ? " (matches the published "
+                                                                : " (DIFFERS from the published ")
+                  << format_count(preset.published_parameters)
+                  << (preset.published_note.empty() ? "" : " " + preset.published_note) << ")";
     }
     std::cout << "\n";
     for (const auto& [name, group] : groups) {
@@ -100,11 +120,22 @@ void model_run_info(const InfoArguments& args) {
                     static_cast<long long>(group.tensors), optimizer_of.at(name).c_str());
     }
     std::cout << "schedule     [";
-    const auto schedule = model.layer_schedule();
-    for (std::size_t i = 0; i < schedule.size(); ++i) std::cout << (i ? ", " : "") << schedule[i];
-    const std::int64_t encoders = static_cast<std::int64_t>(schedule.size()) / 2;
-    std::cout << "] (virtual layer -> block; layers 0-" << encoders - 1 << " push U-Net skips, the rest pop them)\n"
-              << "flops/token  " << format_count(static_cast<std::int64_t>(flops)) << " (training, 6N + attention at T="
+    for (std::size_t i = 0; i < plan.size(); ++i) std::cout << (i ? ", " : "") << plan[i].block;
+    std::cout << "] (virtual layer -> physical block" << (model.config().recurrent_core.empty() ? "" : ", at EVAL_PASSES")
+              << ")\n";
+    for (std::size_t v = 0; v < plan.size(); ++v) {
+        const VirtualLayer& layer = plan[v];
+        std::string notes;
+        if (layer.push_skip) notes += " push-skip";
+        if (layer.pop_skip_row >= 0) notes += " pop-skip[" + std::to_string(layer.pop_skip_row) + "]";
+        if (layer.xsa) notes += " xsa";
+        if (layer.ve_index >= 0) notes += " value-embedding";
+        if (layer.alpha_index >= 0) notes += " alpha[" + std::to_string(layer.alpha_index) + "]";
+        if (layer.core_pass >= 0) notes += " core-pass " + std::to_string(layer.core_pass);
+        std::printf("  v%-3zu block %-3lld%s\n", v, static_cast<long long>(layer.block), notes.c_str());
+    }
+    std::cout << std::flush;
+    std::cout << "flops/token  " << format_count(static_cast<std::int64_t>(flops)) << " (training, 6N + attention at T="
               << seq_len << ")\n"
               << "config       " << config.digest() << "\n";
     if (args.keys) {
@@ -149,12 +180,14 @@ struct BenchArguments {
     std::int64_t steps = 10;
 };
 
-// sgemm rate at one shape: c (M, N) = a (M, K) · bᵀ (N, K), best of a few repeats.
+// sgemm rate at one shape: c (M, N) = a (M, K) · bᵀ (N, K), best of 20 repeats after 3 unmeasured ones (the first
+// calls pay for page faults and frequency ramp-up).
 double bench_sgemm_gflops(std::int64_t m, std::int64_t n, std::int64_t k) {
     const Tensor a = Tensor::full({m, k}, 0.5);
     const Tensor b = Tensor::full({n, k}, 0.25);
+    for (int warmup = 0; warmup < 3; ++warmup) matmul(a, b, false, true);
     double best = 0.0;
-    for (int repeat = 0; repeat < 5; ++repeat) {
+    for (int repeat = 0; repeat < 20; ++repeat) {
         const auto start = std::chrono::steady_clock::now();
         const Tensor c = matmul(a, b, false, true);
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -2,13 +2,19 @@
 // nodes), reads the output's gradient and accumulates into the inputs that require one.
 #include "core/autograd_ops.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "core/error.h"
 #include "core/profile.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/embedding.h"
+#include "core/ops/fake_quant.h"
 #include "core/ops/linear.h"
 #include "core/ops/loss.h"
 #include "core/ops/norm.h"
+#include "core/ops/smear.h"
+#include "core/ops/xsa.h"
 
 namespace pgolf::ag {
 
@@ -240,6 +246,88 @@ Var mean(Tape* tape, const Var& x) {
         });
     }
     return y;
+}
+
+Var xsa(Tape* tape, const Var& y, const Var& v) {
+    ProfileScope scope("xsa");
+    const bool needs = autograd_needs_grad(tape, {&y, &v});
+    Var out = make_output(xsa_forward(y.value(), v.value()), needs);
+    if (needs) {
+        tape->record([y, v, out]() {
+            if (!out.has_grad()) return;
+            ProfileScope backward_scope("xsa backward");
+            XsaGrads grads = xsa_backward(y.value(), v.value(), out.grad());
+            if (y.requires_grad()) y.accumulate_grad(grads.dy);
+            if (v.requires_grad()) v.accumulate_grad(grads.dv);
+        });
+    }
+    return out;
+}
+
+Var smear(Tape* tape, const Var& h, const Var& g) {
+    ProfileScope scope("smear");
+    const bool needs = autograd_needs_grad(tape, {&h, &g});
+    Var out = make_output(smear_forward(h.value(), g.value()), needs);
+    if (needs) {
+        tape->record([h, g, out]() {
+            if (!out.has_grad()) return;
+            ProfileScope backward_scope("smear backward");
+            SmearGrads grads = smear_backward(h.value(), g.value(), out.grad());
+            if (h.requires_grad()) h.accumulate_grad(grads.dh);
+            if (g.requires_grad()) g.accumulate_grad(grads.dg);
+        });
+    }
+    return out;
+}
+
+Var fake_quantize(Tape* tape, const Var& w, const FakeQuantSpec& spec) {
+    ProfileScope scope("fake_quantize");
+    const bool needs = autograd_needs_grad(tape, {&w});
+    Var out = make_output(fake_quantize_rows(w.value(), spec), needs);
+    if (needs) {
+        tape->record([w, out]() {
+            if (out.has_grad()) w.accumulate_grad(out.grad());  // straight through
+        });
+    }
+    return out;
+}
+
+Var jacobian_proxy(Tape* tape, const Var& h_in, const Var& h_out, double lambda) {
+    if (h_in.shape() != h_out.shape()) throw Error("jacobian_proxy: h_in and h_out differ in shape");
+    const bool needs = autograd_needs_grad(tape, {&h_in, &h_out});
+    const std::vector<double> in = h_in.value().to_doubles();
+    const std::vector<double> out = h_out.value().to_doubles();
+    double delta_squares = 0.0;
+    double in_squares = 0.0;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        delta_squares += (out[i] - in[i]) * (out[i] - in[i]);
+        in_squares += in[i] * in[i];
+    }
+    const double delta_norm = std::sqrt(delta_squares);
+    const double in_norm = std::sqrt(in_squares);
+    const double denominator = in_norm + 1e-6;
+    const double ratio = delta_norm / denominator;
+    const double excess = std::max(0.0, ratio - 1.0);
+    Var loss = make_output(Tensor::scalar(lambda * excess * excess, h_in.value().dtype()), needs);
+    if (needs && excess > 0) {
+        tape->record([h_in, h_out, loss, lambda, excess, delta_norm, in_norm, denominator, in, out]() {
+            if (!loss.has_grad()) return;
+            // dL/dr = 2λ(r − 1); r = ‖Δ‖/(‖h_in‖ + ε) with Δ = h_out − h_in.
+            const double upstream = loss.grad().item(0) * 2.0 * lambda * excess;
+            const double d_delta = delta_norm > 0 ? upstream / (delta_norm * denominator) : 0.0;
+            const double d_in_norm = in_norm > 0 ? -upstream * delta_norm / (denominator * denominator * in_norm) : 0.0;
+            Tensor grad_out = Tensor::empty(h_out.shape(), h_out.value().dtype());
+            Tensor grad_in = Tensor::empty(h_in.shape(), h_in.value().dtype());
+            for (std::size_t i = 0; i < in.size(); ++i) {
+                const double along_delta = d_delta * (out[i] - in[i]);
+                grad_out.set_item(static_cast<std::int64_t>(i), along_delta);
+                grad_in.set_item(static_cast<std::int64_t>(i), -along_delta + d_in_norm * in[i]);
+            }
+            if (h_out.requires_grad()) h_out.accumulate_grad(grad_out);
+            if (h_in.requires_grad()) h_in.accumulate_grad(grad_in);
+        });
+    }
+    return loss;
 }
 
 }  // namespace pgolf::ag

@@ -4,6 +4,7 @@
 
 #include "core/autograd.h"
 #include "core/ops/attention.h"
+#include "core/ops/fake_quant.h"
 #include "core/ops/rope.h"
 
 namespace pgolf::ag {
@@ -34,5 +35,13 @@ Var row(Tape* tape, const Var& x, std::int64_t index);
 Var softcap_cross_entropy(Tape* tape, const Var& logits, const Tensor& targets, double cap);
 // Mean of all elements (accumulated in double) -> shape ()
 Var mean(Tape* tape, const Var& x);
+// XSA: y (B, H, T, Dh) minus its component along the token's own unit value, v (B, Hkv, T, Dh).
+Var xsa(Tape* tape, const Var& y, const Var& v);
+// SmearGate: h (B, T, D), gate g (D,).
+Var smear(Tape* tape, const Var& h, const Var& g);
+// Fake-quantized w (rows, cols) in the forward pass, identity gradient (straight-through estimator).
+Var fake_quantize(Tape* tape, const Var& w, const FakeQuantSpec& spec);
+// S2's Jacobian proxy: λ·ReLU(‖h_out − h_in‖_F / (‖h_in‖_F + 1e-6) − 1)² over whole tensors -> shape ().
+Var jacobian_proxy(Tape* tape, const Var& h_in, const Var& h_out, double lambda);
 
 }  // namespace pgolf::ag

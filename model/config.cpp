@@ -101,6 +101,8 @@ Preset config_describe_preset(const nlohmann::json& json) {
     preset.description = json.value("description", "");
     preset.source = json.value("source", "");
     preset.published_parameters = json.value("published_parameters", std::int64_t{0});
+    preset.published_exclude_prefix = json.value("published_parameters_exclude_prefix", "");
+    preset.published_note = json.value("published_note", "");
     preset.scales.push_back("full");
     for (const auto& [scale, overrides] : json.at("scales").items()) {
         if (scale != "full") preset.scales.push_back(scale);

@@ -41,6 +41,9 @@ struct Preset {
     std::string description;
     std::string source;
     std::int64_t published_parameters = 0;  // at full scale; 0 when none was published
+    // Parameters whose names start with this are counted apart from the published figure (S2's feedback).
+    std::string published_exclude_prefix;
+    std::string published_note;
     std::vector<std::string> scales;         // "full" first
 };
 

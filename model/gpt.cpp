@@ -1,15 +1,72 @@
-// Baseline GPT forward pass over the autograd ops, and its initialisation.
+// The configurable GPT: schedule planning, parameters, initialisation and the forward pass over the autograd ops.
 #include "model/gpt.h"
 
+#include <algorithm>
 #include <cmath>
-#include <numbers>
+#include <map>
+#include <sstream>
 
 #include "core/autograd_ops.h"
 #include "core/error.h"
 #include "core/ops/norm.h"
+#include "model/init.h"
 #include "model/random.h"
 
 namespace pgolf {
+
+namespace {
+
+// "0,1,2" -> {0, 1, 2}; "" -> {}.
+std::vector<std::int64_t> parse_list(const std::string& key, const std::string& text) {
+    std::vector<std::int64_t> values;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+        if (item.empty()) continue;
+        try {
+            std::size_t used = 0;
+            values.push_back(std::stoll(item, &used));
+            if (used != item.size()) throw std::invalid_argument(item);
+        } catch (const std::logic_error&) {
+            throw Error("config: " + key + " must be a comma-separated list of integers, got '" + text + "'");
+        }
+    }
+    return values;
+}
+
+// "3:0,4:1" -> {(3, 0), (4, 1)}.
+std::vector<std::pair<std::int64_t, std::int64_t>> parse_pairs(const std::string& key, const std::string& text) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> pairs;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+        if (item.empty()) continue;
+        const auto colon = item.find(':');
+        if (colon == std::string::npos) throw Error("config: " + key + " must look like 'a:b,c:d', got '" + text + "'");
+        const auto left = parse_list(key, item.substr(0, colon));
+        const auto right = parse_list(key, item.substr(colon + 1));
+        if (left.size() != 1 || right.size() != 1) {
+            throw Error("config: " + key + " must look like 'a:b,c:d', got '" + text + "'");
+        }
+        pairs.emplace_back(left[0], right[0]);
+    }
+    return pairs;
+}
+
+std::int64_t int_or(const Config& config, const std::string& key, std::int64_t fallback) {
+    return config.has(key) ? config.get_int(key) : fallback;
+}
+double double_or(const Config& config, const std::string& key, double fallback) {
+    return config.has(key) ? config.get_double(key) : fallback;
+}
+std::string string_or(const Config& config, const std::string& key, const std::string& fallback) {
+    return config.has(key) ? config.get_string(key) : fallback;
+}
+bool contains(const std::vector<std::int64_t>& values, std::int64_t value) {
+    return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+}  // namespace
 
 GptConfig GptConfig::from_config(const Config& config) {
     GptConfig gpt;
@@ -32,6 +89,97 @@ GptConfig GptConfig::from_config(const Config& config) {
     if (gpt.num_heads % gpt.num_kv_heads != 0) throw Error("model: NUM_HEADS must be divisible by NUM_KV_HEADS");
     if (gpt.head_dim() % 2 != 0) throw Error("model: head dim MODEL_DIM/NUM_HEADS must be even for RoPE");
     if (gpt.logit_softcap <= 0) throw Error("model: LOGIT_SOFTCAP must be positive");
+
+    gpt.layer_schedule = parse_list("LAYER_SCHEDULE", string_or(config, "LAYER_SCHEDULE", ""));
+    gpt.recurrent_core = parse_list("RECURRENT_CORE", string_or(config, "RECURRENT_CORE", ""));
+    gpt.passes_schedule = parse_pairs("PASSES_SCHEDULE", string_or(config, "PASSES_SCHEDULE", ""));
+    gpt.eval_passes = int_or(config, "EVAL_PASSES", 1);
+    gpt.scales_per_virtual_layer = int_or(config, "SCALES_PER_VIRTUAL_LAYER", 0) != 0;
+    const std::string skip_mode = string_or(config, "SKIP_MODE", "unet");
+    if (skip_mode == "unet") {
+        gpt.skip_mode = SkipMode::unet;
+    } else if (skip_mode == "explicit") {
+        gpt.skip_mode = SkipMode::explicit_layers;
+    } else if (skip_mode == "stem_tail") {
+        gpt.skip_mode = SkipMode::stem_tail;
+    } else {
+        throw Error("config: SKIP_MODE must be unet, explicit or stem_tail");
+    }
+    gpt.skip_push = parse_list("SKIP_PUSH", string_or(config, "SKIP_PUSH", ""));
+    gpt.skip_pop = parse_pairs("SKIP_POP", string_or(config, "SKIP_POP", ""));
+    gpt.num_skip_weights = int_or(config, "NUM_SKIP_WEIGHTS", -1);
+    gpt.xsa_blocks = parse_list("XSA_BLOCKS", string_or(config, "XSA_BLOCKS", ""));
+    gpt.xsa_virtual = parse_list("XSA_VIRTUAL", string_or(config, "XSA_VIRTUAL", ""));
+    gpt.ve_dim = int_or(config, "VE_DIM", 0);
+    gpt.ve_virtual = parse_list("VE_VIRTUAL", string_or(config, "VE_VIRTUAL", ""));
+    gpt.ve_blocks = parse_list("VE_BLOCKS", string_or(config, "VE_BLOCKS", ""));
+    gpt.ve_shared_scale_init = double_or(config, "VE_SHARED_SCALE_INIT", 0.0);
+    gpt.ve_proj_gain = double_or(config, "VE_PROJ_GAIN", 1.0);
+    gpt.bigram_buckets = int_or(config, "BIGRAM_BUCKETS", 0);
+    gpt.bigram_dim = int_or(config, "BIGRAM_DIM", 128);
+    const std::string hash = string_or(config, "BIGRAM_HASH", "multiply_add");
+    if (hash != "multiply_add" && hash != "xor_mod") throw Error("config: BIGRAM_HASH must be multiply_add or xor_mod");
+    gpt.bigram_hash = hash == "xor_mod" ? BigramHashKind::xor_mod : BigramHashKind::multiply_add;
+    gpt.bigram_scale_init = double_or(config, "BIGRAM_SCALE_INIT", 0.0);
+    gpt.bigram_table_std = double_or(config, "BIGRAM_TABLE_STD", 0.01);
+    gpt.bigram_proj_orthogonal = string_or(config, "BIGRAM_PROJ_INIT", "zero") == "orthogonal";
+    gpt.smear_gate = int_or(config, "SMEAR_GATE", 0) != 0;
+    gpt.rope_dims = int_or(config, "ROPE_DIMS", 0);
+    gpt.rope_frequency_dims = int_or(config, "ROPE_FREQ_DIMS", 0);
+    gpt.rope_ntk_train_seq_len = int_or(config, "ROPE_NTK_TRAIN_SEQ_LEN", 0);
+    gpt.ln_scale = int_or(config, "LN_SCALE", 0) != 0;
+    const std::string activation = string_or(config, "MLP_ACTIVATION", "relu2");
+    if (activation != "relu2" && activation != "leaky_relu2") {
+        throw Error("config: MLP_ACTIVATION must be relu2 or leaky_relu2");
+    }
+    gpt.leaky_relu = activation == "leaky_relu2";
+    gpt.matrix_init = string_or(config, "MATRIX_INIT", "uniform") == "orthogonal" ? MatrixInit::orthogonal
+                                                                                   : MatrixInit::uniform;
+    gpt.residual_alpha_size = int_or(config, "RESIDUAL_ALPHA_SIZE", 0);
+    gpt.residual_alpha_init = double_or(config, "RESIDUAL_ALPHA_INIT", 0.5);
+    gpt.residual_alpha_trained = int_or(config, "RESIDUAL_ALPHA_TRAINED", 1) != 0;
+    gpt.alpha_layers = parse_pairs("ALPHA_LAYERS", string_or(config, "ALPHA_LAYERS", ""));
+    gpt.feedback_rank = int_or(config, "FEEDBACK_RANK", 0);
+    gpt.jacobian_lambda = double_or(config, "JACOBIAN_LAMBDA", 0.0);
+    gpt.feedback_init_std = double_or(config, "FEEDBACK_INIT_STD", 0.0);
+
+    // Schedule checks.
+    for (const std::int64_t block : gpt.layer_schedule) {
+        if (block < 0 || block >= gpt.num_layers) throw Error("config: LAYER_SCHEDULE names a block past NUM_LAYERS");
+    }
+    if (!gpt.recurrent_core.empty()) {
+        if (!gpt.layer_schedule.empty()) throw Error("config: use LAYER_SCHEDULE or RECURRENT_CORE, not both");
+        for (std::size_t i = 0; i < gpt.recurrent_core.size(); ++i) {
+            if (gpt.recurrent_core[i] != gpt.recurrent_core[0] + static_cast<std::int64_t>(i) ||
+                gpt.recurrent_core[i] < 0 || gpt.recurrent_core[i] >= gpt.num_layers) {
+                throw Error("config: RECURRENT_CORE must be consecutive blocks inside NUM_LAYERS");
+            }
+        }
+        if (gpt.scales_per_virtual_layer) throw Error("config: a recurrent core needs per-block scales");
+        if (gpt.eval_passes < 1) throw Error("config: EVAL_PASSES must be at least 1");
+        if (gpt.residual_alpha_size > 0 && gpt.residual_alpha_size < gpt.eval_passes) {
+            throw Error("config: RESIDUAL_ALPHA_SIZE must cover EVAL_PASSES");
+        }
+    } else if (!gpt.passes_schedule.empty()) {
+        throw Error("config: PASSES_SCHEDULE needs a RECURRENT_CORE");
+    }
+    std::sort(gpt.passes_schedule.begin(), gpt.passes_schedule.end());
+    if (gpt.skip_mode == SkipMode::explicit_layers && gpt.num_skip_weights < 0) {
+        throw Error("config: SKIP_MODE=explicit needs NUM_SKIP_WEIGHTS");
+    }
+    if (gpt.skip_mode == SkipMode::stem_tail && gpt.recurrent_core.empty()) {
+        throw Error("config: SKIP_MODE=stem_tail needs a RECURRENT_CORE");
+    }
+    const std::int64_t rotary = gpt.rope_dims == 0 ? gpt.head_dim() : gpt.rope_dims;
+    if (rotary % 2 != 0 || rotary > gpt.head_dim()) throw Error("config: ROPE_DIMS must be even and ≤ the head dim");
+    if (gpt.rope_ntk_train_seq_len > 0 && rotary <= 2) throw Error("config: NTK RoPE scaling needs more than 2 rotated dims");
+    for (const auto& [layer, index] : gpt.alpha_layers) {
+        if (index < 0 || index >= gpt.residual_alpha_size) throw Error("config: ALPHA_LAYERS index past RESIDUAL_ALPHA_SIZE");
+        (void)layer;
+    }
+    if ((!gpt.ve_virtual.empty() || !gpt.ve_blocks.empty()) && gpt.ve_dim <= 0) {
+        throw Error("config: VE_VIRTUAL/VE_BLOCKS need VE_DIM > 0");
+    }
     return gpt;
 }
 
@@ -41,67 +189,262 @@ std::string parameter_group_name(ParameterGroup group) {
         case ParameterGroup::head: return "head";
         case ParameterGroup::matrix: return "matrix";
         case ParameterGroup::scalar: return "scalar";
+        case ParameterGroup::frozen: return "frozen";
     }
     return "?";
 }
 
+std::vector<VirtualLayer> Gpt::layer_plan(std::int64_t passes) const {
+    const GptConfig& c = config_;
+    std::vector<VirtualLayer> plan;
+    if (!c.recurrent_core.empty()) {
+        const std::int64_t first = c.recurrent_core.front();
+        const std::int64_t last = c.recurrent_core.back();
+        for (std::int64_t b = 0; b < first; ++b) plan.push_back(VirtualLayer{b, b});
+        for (std::int64_t pass = 0; pass < passes; ++pass) {
+            for (std::int64_t b = first; b <= last; ++b) {
+                VirtualLayer layer{b, b};
+                layer.core_pass = pass;
+                plan.push_back(layer);
+            }
+        }
+        for (std::int64_t b = last + 1; b < c.num_layers; ++b) plan.push_back(VirtualLayer{b, b});
+    } else if (!c.layer_schedule.empty()) {
+        for (const std::int64_t b : c.layer_schedule) plan.push_back(VirtualLayer{b, b});
+    } else {
+        for (std::int64_t b = 0; b < c.num_layers; ++b) plan.push_back(VirtualLayer{b, b});
+    }
+    const auto count = static_cast<std::int64_t>(plan.size());
+    std::vector<bool> seen(static_cast<std::size_t>(c.num_layers), false);
+    for (std::int64_t v = 0; v < count; ++v) {
+        VirtualLayer& layer = plan[static_cast<std::size_t>(v)];
+        if (c.scales_per_virtual_layer) layer.scale_index = v;
+        layer.xsa = c.xsa_virtual.empty() ? contains(c.xsa_blocks, layer.block) : contains(c.xsa_virtual, v);
+        const bool first_run = !seen[static_cast<std::size_t>(layer.block)];
+        seen[static_cast<std::size_t>(layer.block)] = true;
+        for (std::size_t i = 0; i < c.ve_virtual.size(); ++i) {
+            if (c.ve_virtual[i] == v) layer.ve_index = static_cast<std::int64_t>(i);
+        }
+        for (std::size_t i = 0; i < c.ve_blocks.size(); ++i) {
+            if (c.ve_blocks[i] == layer.block && first_run) layer.ve_index = static_cast<std::int64_t>(i);
+        }
+        for (const auto& [alpha_layer, index] : c.alpha_layers) {
+            if (alpha_layer == v) layer.alpha_index = index;
+        }
+    }
+    switch (c.skip_mode) {
+        case SkipMode::unet: {
+            const std::int64_t encoders = count / 2;
+            for (std::int64_t v = 0; v < count; ++v) {
+                if (v < encoders) {
+                    plan[static_cast<std::size_t>(v)].push_skip = true;
+                } else if (v - encoders < encoders) {
+                    plan[static_cast<std::size_t>(v)].pop_skip_row = v - encoders;
+                }
+            }
+            break;
+        }
+        case SkipMode::explicit_layers:
+            for (const std::int64_t v : c.skip_push) {
+                if (v < count) plan[static_cast<std::size_t>(v)].push_skip = true;
+            }
+            for (const auto& [v, row] : c.skip_pop) {
+                if (v < count) plan[static_cast<std::size_t>(v)].pop_skip_row = row;
+            }
+            break;
+        case SkipMode::stem_tail: {
+            const std::int64_t stem = c.recurrent_core.front();
+            const std::int64_t tail_start = count - (c.num_layers - 1 - c.recurrent_core.back());
+            for (std::int64_t v = 0; v < stem; ++v) plan[static_cast<std::size_t>(v)].push_skip = true;
+            for (std::int64_t v = tail_start; v < count; ++v) {
+                if (v - tail_start < stem) plan[static_cast<std::size_t>(v)].pop_skip_row = v - tail_start;
+            }
+            break;
+        }
+    }
+    return plan;
+}
+
+std::int64_t Gpt::passes_at_step(std::int64_t step) const {
+    if (config_.passes_schedule.empty()) return config_.eval_passes;
+    std::int64_t passes = config_.passes_schedule.front().second;
+    for (const auto& [from, count] : config_.passes_schedule) {
+        if (step >= from) passes = count;
+    }
+    return passes;
+}
+
+RopeSpec Gpt::rope_spec(std::int64_t seq_len) const {
+    const GptConfig& c = config_;
+    RopeSpec rope;
+    rope.rotary_dims = c.rope_dims == 0 ? c.head_dim() : c.rope_dims;
+    rope.frequency_dims = c.rope_frequency_dims;
+    rope.base = c.rope_base;
+    if (c.rope_ntk_train_seq_len > 0 && seq_len > c.rope_ntk_train_seq_len) {
+        // NTK-aware scaling as the S2/S4 Rotary does past its training length: base · s^(r/(r−2)).
+        const double r = static_cast<double>(rope.rotary_dims);
+        rope.base = c.rope_base *
+                    std::pow(static_cast<double>(seq_len) / static_cast<double>(c.rope_ntk_train_seq_len), r / (r - 2));
+    }
+    return rope;
+}
+
 std::size_t Gpt::add_parameter(const std::string& name, const Shape& shape, ParameterGroup group) {
-    parameters_.push_back(Parameter{name, Var(Tensor::zeros(shape, config_.dtype), true), group});
+    parameters_.push_back(Parameter{name, Var(Tensor::zeros(shape, config_.dtype), group != ParameterGroup::frozen),
+                                    group});
     return parameters_.size() - 1;
 }
 
 Gpt::Gpt(const GptConfig& config) : config_(config) {
-    const std::int64_t d = config.model_dim;
-    const std::int64_t hidden = config.mlp_mult * d;
-    tok_emb_ = add_parameter("tok_emb.weight", {config.vocab_size, d}, ParameterGroup::embedding);
-    const std::int64_t encoders = config.num_layers / 2;
-    num_skips_ = std::min(encoders, config.num_layers - encoders);
+    const GptConfig& c = config_;
+    const std::int64_t d = c.model_dim;
+    const std::int64_t hidden = c.mlp_mult * d;
+    // Auxiliary projections (bigram.proj, ve.proj) train with Muon in S1/S3 and with the scalar AdamW in S2/S4.
+    tok_emb_ = add_parameter("tok_emb.weight", {c.vocab_size, d}, ParameterGroup::embedding);
+    const std::vector<VirtualLayer> plan = layer_plan(c.eval_passes);
+    const auto virtual_layers = static_cast<std::int64_t>(plan.size());
+    switch (c.skip_mode) {
+        case SkipMode::unet: num_skips_ = std::min(virtual_layers / 2, virtual_layers - virtual_layers / 2); break;
+        case SkipMode::explicit_layers: num_skips_ = c.num_skip_weights; break;
+        case SkipMode::stem_tail:
+            num_skips_ = std::min(c.recurrent_core.front(), c.num_layers - 1 - c.recurrent_core.back());
+            break;
+    }
     skip_weights_ = add_parameter("skip_weights", {num_skips_, d}, ParameterGroup::scalar);
-    for (std::int64_t i = 0; i < config.num_layers; ++i) {
+    if (c.smear_gate) smear_ = add_parameter("smear.gate", {d}, ParameterGroup::scalar);
+    if (c.bigram_buckets > 0) {
+        bigram_table_ = add_parameter("bigram.table.weight", {c.bigram_buckets, c.bigram_dim}, ParameterGroup::embedding);
+        bigram_proj_ = add_parameter("bigram.proj.weight", {d, c.bigram_dim},
+                                     c.bigram_scale_init > 0 ? ParameterGroup::scalar : ParameterGroup::matrix);
+        if (c.bigram_scale_init > 0) bigram_scale_ = add_parameter("bigram.scale", {1}, ParameterGroup::scalar);
+    }
+    if (c.ve_dim > 0) {
+        ve_table_ = add_parameter("ve.table.weight", {c.vocab_size, c.ve_dim}, ParameterGroup::embedding);
+        ve_proj_ = add_parameter("ve.proj.weight", {c.kv_dim(), c.ve_dim},
+                                 c.ve_shared_scale_init > 0 ? ParameterGroup::scalar : ParameterGroup::matrix);
+        if (c.ve_shared_scale_init > 0) ve_shared_scale_ = add_parameter("ve.scale", {1}, ParameterGroup::scalar);
+        const std::size_t layers = std::max(c.ve_virtual.size(), c.ve_blocks.size());
+        for (std::size_t i = 0; i < layers; ++i) {
+            ve_scales_.push_back(add_parameter("ve.layer_scales." + std::to_string(i), {1}, ParameterGroup::scalar));
+        }
+    }
+    if (c.scales_per_virtual_layer) {
+        num_scale_rows_ = virtual_layers;
+        attn_scales_ = add_parameter("attn_scales", {num_scale_rows_, d}, ParameterGroup::scalar);
+        mlp_scales_ = add_parameter("mlp_scales", {num_scale_rows_, d}, ParameterGroup::scalar);
+        resid_mixes_ = add_parameter("resid_mixes", {2 * num_scale_rows_, d}, ParameterGroup::scalar);
+    }
+    for (std::int64_t i = 0; i < c.num_layers; ++i) {
         const std::string prefix = "blocks." + std::to_string(i) + ".";
         BlockIndices block{};
         block.c_q = add_parameter(prefix + "attn.c_q.weight", {d, d}, ParameterGroup::matrix);
-        block.c_k = add_parameter(prefix + "attn.c_k.weight", {config.kv_dim(), d}, ParameterGroup::matrix);
-        block.c_v = add_parameter(prefix + "attn.c_v.weight", {config.kv_dim(), d}, ParameterGroup::matrix);
+        block.c_k = add_parameter(prefix + "attn.c_k.weight", {c.kv_dim(), d}, ParameterGroup::matrix);
+        block.c_v = add_parameter(prefix + "attn.c_v.weight", {c.kv_dim(), d}, ParameterGroup::matrix);
         block.proj = add_parameter(prefix + "attn.proj.weight", {d, d}, ParameterGroup::matrix);
-        block.q_gain = add_parameter(prefix + "attn.q_gain", {config.num_heads}, ParameterGroup::scalar);
+        block.q_gain = add_parameter(prefix + "attn.q_gain", {c.num_heads}, ParameterGroup::scalar);
         block.fc = add_parameter(prefix + "mlp.fc.weight", {hidden, d}, ParameterGroup::matrix);
         block.mlp_proj = add_parameter(prefix + "mlp.proj.weight", {d, hidden}, ParameterGroup::matrix);
-        block.attn_scale = add_parameter(prefix + "attn_scale", {d}, ParameterGroup::scalar);
-        block.mlp_scale = add_parameter(prefix + "mlp_scale", {d}, ParameterGroup::scalar);
-        block.resid_mix = add_parameter(prefix + "resid_mix", {2, d}, ParameterGroup::scalar);
+        if (!c.scales_per_virtual_layer) {
+            block.attn_scale = add_parameter(prefix + "attn_scale", {d}, ParameterGroup::scalar);
+            block.mlp_scale = add_parameter(prefix + "mlp_scale", {d}, ParameterGroup::scalar);
+            block.resid_mix = add_parameter(prefix + "resid_mix", {2, d}, ParameterGroup::scalar);
+        }
         blocks_.push_back(block);
     }
-    if (!config.tie_embeddings) lm_head_ = add_parameter("lm_head.weight", {config.vocab_size, d}, ParameterGroup::head);
+    if (c.residual_alpha_size > 0) {
+        // S3's α sits in no optimizer group, so it keeps its initial value (SEED-SYSTEMS.md §3.2).
+        alpha_ = add_parameter("residual_alpha", {c.residual_alpha_size},
+                               c.residual_alpha_trained ? ParameterGroup::scalar : ParameterGroup::frozen);
+    }
+    if (c.feedback_rank > 0) {
+        // e = (h V) Uᵀ with V, U ∈ R^{d×r}; V is stored transposed (r, d) so both products are linear layers.
+        feedback_v_ = add_parameter("feedback.V", {c.feedback_rank, d}, ParameterGroup::scalar);
+        feedback_u_ = add_parameter("feedback.U", {d, c.feedback_rank}, ParameterGroup::scalar);
+        feedback_d_ = add_parameter("feedback.diag", {d}, ParameterGroup::scalar);
+    }
+    if (!c.tie_embeddings) lm_head_ = add_parameter("lm_head.weight", {c.vocab_size, d}, ParameterGroup::head);
+    fake_quant_.assign(parameters_.size(), false);
+    fake_quant_specs_.resize(parameters_.size());
 }
 
 void Gpt::initialize(std::uint64_t seed) {
+    const GptConfig& c = config_;
     RandomStream random(seed);
-    auto uniform_fan_in = [&](std::size_t index) {
-        Tensor& w = parameters_[index].var.value();
-        const double bound = 1.0 / std::sqrt(static_cast<double>(w.size(1)));
-        for (std::int64_t i = 0; i < w.numel(); ++i) w.set_item(i, random.uniform(-bound, bound));
+    auto value = [&](std::size_t index) -> Tensor { return parameters_[index].var.value(); };  // storage handle
+    auto init_matrix = [&](std::size_t index) {
+        Tensor w = value(index);
+        if (c.matrix_init == MatrixInit::orthogonal) {
+            init_orthogonal(w, random);
+        } else {
+            init_uniform_fan_in(w, random);
+        }
     };
-    Tensor& embedding = parameters_[tok_emb_].var.value();
-    for (std::int64_t i = 0; i < embedding.numel(); ++i) {
-        embedding.set_item(i, config_.tied_embed_init_std * random.normal());
+    Tensor embedding = value(tok_emb_);
+    init_normal(embedding, random, c.tied_embed_init_std);
+    value(skip_weights_).fill(1.0);
+    if (c.smear_gate) value(smear_).zero();  // σ(0) = ½: an even mix at the start
+    if (c.bigram_buckets > 0) {
+        Tensor table = value(bigram_table_);
+        if (c.bigram_table_std > 0) {
+            init_normal(table, random, c.bigram_table_std);
+        } else {
+            table.zero();
+        }
+        Tensor proj = value(bigram_proj_);
+        if (c.bigram_proj_orthogonal) {
+            init_orthogonal(proj, random);
+        } else {
+            proj.zero();
+        }
+        if (c.bigram_scale_init > 0) value(bigram_scale_).fill(c.bigram_scale_init);
     }
-    parameters_[skip_weights_].var.value().fill(1.0);
+    if (c.ve_dim > 0) {
+        Tensor table = value(ve_table_);
+        init_normal(table, random, 0.01);
+        Tensor proj = value(ve_proj_);
+        init_orthogonal(proj, random, c.ve_proj_gain);
+        if (c.ve_shared_scale_init > 0) value(ve_shared_scale_).fill(c.ve_shared_scale_init);
+        for (const std::size_t index : ve_scales_) value(index).fill(1.0);
+    }
+    auto init_mix = [](Tensor mix) {
+        for (std::int64_t r = 0; r < mix.size(0); ++r) mix.rows(r, r + 1).fill(r % 2 == 0 ? 1.0 : 0.0);
+    };
+    if (c.scales_per_virtual_layer) {
+        value(attn_scales_).fill(1.0);
+        value(mlp_scales_).fill(1.0);
+        init_mix(value(resid_mixes_));
+    }
     for (const BlockIndices& block : blocks_) {
-        uniform_fan_in(block.c_q);
-        uniform_fan_in(block.c_k);
-        uniform_fan_in(block.c_v);
-        parameters_[block.proj].var.value().zero();
-        parameters_[block.q_gain].var.value().fill(config_.qk_gain_init);
-        uniform_fan_in(block.fc);
-        parameters_[block.mlp_proj].var.value().zero();
-        parameters_[block.attn_scale].var.value().fill(1.0);
-        parameters_[block.mlp_scale].var.value().fill(1.0);
-        Tensor& mix = parameters_[block.resid_mix].var.value();
-        mix.rows(0, 1).fill(1.0);
-        mix.rows(1, 2).zero();
+        init_matrix(block.c_q);
+        init_matrix(block.c_k);
+        init_matrix(block.c_v);
+        value(block.proj).zero();
+        value(block.q_gain).fill(c.qk_gain_init);
+        init_matrix(block.fc);
+        value(block.mlp_proj).zero();
+        if (!c.scales_per_virtual_layer) {
+            value(block.attn_scale).fill(1.0);
+            value(block.mlp_scale).fill(1.0);
+            init_mix(value(block.resid_mix));
+        }
     }
-    if (!config_.tie_embeddings) parameters_[lm_head_].var.value().zero();
+    if (c.residual_alpha_size > 0) value(alpha_).fill(c.residual_alpha_init);
+    if (c.feedback_rank > 0) {
+        // Zero, as S2 ran it, which keeps the branch inert (SEED-SYSTEMS.md §4.2); FEEDBACK_INIT_STD > 0 gives the
+        // README's live feedback.
+        Tensor v = value(feedback_v_);
+        Tensor u = value(feedback_u_);
+        if (c.feedback_init_std > 0) {
+            init_normal(v, random, c.feedback_init_std);
+            init_normal(u, random, c.feedback_init_std);
+            value(feedback_d_).fill(1.0);
+        } else {
+            v.zero();
+            u.zero();
+            value(feedback_d_).zero();
+        }
+    }
+    if (!c.tie_embeddings) value(lm_head_).zero();
 }
 
 const Parameter& Gpt::parameter(const std::string& name) const {
@@ -111,95 +454,205 @@ const Parameter& Gpt::parameter(const std::string& name) const {
     throw Error("model has no parameter named " + name);
 }
 
+bool Gpt::has_parameter(const std::string& name) const {
+    return std::any_of(parameters_.begin(), parameters_.end(), [&](const Parameter& p) { return p.name == name; });
+}
+
 std::int64_t Gpt::parameter_count() const {
     std::int64_t count = 0;
     for (const Parameter& parameter : parameters_) count += parameter.var.value().numel();
     return count;
 }
 
-std::vector<std::int64_t> Gpt::layer_schedule() const {
-    std::vector<std::int64_t> schedule;
-    for (std::int64_t i = 0; i < config_.num_layers; ++i) schedule.push_back(i);
-    return schedule;
-}
-
-double Gpt::training_flops_per_token(std::int64_t seq_len) const {
-    double matmul_parameters = 0;
+std::int64_t Gpt::parameter_count(ParameterGroup group) const {
+    std::int64_t count = 0;
     for (const Parameter& parameter : parameters_) {
-        if (parameter.group == ParameterGroup::matrix || parameter.group == ParameterGroup::head) {
-            matmul_parameters += static_cast<double>(parameter.var.value().numel());
-        }
+        if (parameter.group == group) count += parameter.var.value().numel();
     }
-    if (config_.tie_embeddings) matmul_parameters += static_cast<double>(config_.vocab_size * config_.model_dim);
-    const double attention = 6.0 * static_cast<double>(config_.num_layers * seq_len * config_.model_dim);
-    return 6.0 * matmul_parameters + attention;
+    return count;
 }
 
-Var Gpt::token_losses(Tape* tape, const Tensor& inputs, const Tensor& targets) const {
-    if (inputs.dim() != 2 || inputs.dtype() != DType::i64 || targets.shape() != inputs.shape() ||
-        targets.dtype() != DType::i64) {
-        throw Error("model: inputs and targets must be (B, T) i64 tensors of one shape");
+double Gpt::training_flops_per_token(std::int64_t seq_len, std::int64_t passes) const {
+    const std::vector<VirtualLayer> plan = layer_plan(passes);
+    const GptConfig& c = config_;
+    const double d = static_cast<double>(c.model_dim);
+    const double block = 2 * d * d + 2 * d * static_cast<double>(c.kv_dim()) + 2 * d * d * static_cast<double>(c.mlp_mult);
+    double matmul = static_cast<double>(plan.size()) * block + static_cast<double>(c.vocab_size) * d;
+    if (c.bigram_buckets > 0) matmul += d * static_cast<double>(c.bigram_dim);
+    if (c.ve_dim > 0) matmul += static_cast<double>(c.kv_dim() * c.ve_dim);
+    const double attention = 6.0 * static_cast<double>(plan.size()) * static_cast<double>(seq_len) * d;
+    return 6.0 * matmul + attention;
+}
+
+void Gpt::set_fake_quant(const std::vector<std::pair<std::string, FakeQuantSpec>>& targets) {
+    std::vector<bool> enabled(parameters_.size(), false);
+    std::vector<FakeQuantSpec> specs(parameters_.size());
+    for (const auto& [name, spec] : targets) {
+        bool found = false;
+        for (std::size_t i = 0; i < parameters_.size(); ++i) {
+            if (parameters_[i].name != name) continue;
+            if (parameters_[i].var.value().dim() != 2) throw Error("fake quant: " + name + " is not a matrix");
+            enabled[i] = true;
+            specs[i] = spec;
+            found = true;
+        }
+        if (!found) throw Error("fake quant: model has no parameter named " + name);
     }
+    fake_quant_ = std::move(enabled);
+    fake_quant_specs_ = std::move(specs);
+}
+
+std::size_t Gpt::fake_quant_count() const {
+    return static_cast<std::size_t>(std::count(fake_quant_.begin(), fake_quant_.end(), true));
+}
+
+Var Gpt::weight(Tape* tape, std::size_t index) const {
+    if (fake_quant_[index]) return ag::fake_quantize(tape, param(index), fake_quant_specs_[index]);
+    return param(index);
+}
+
+namespace {
+
+// Element i of a vector as a one-element Var (its gradient lands in that element).
+Var element(Tape* tape, const Var& vector, std::int64_t index) {
+    return ag::row(tape, ag::reshape(tape, vector, {-1, 1}), index);
+}
+
+// x ⊙ s for a one-element parameter s.
+Var scale_by(Tape* tape, const Var& x, const Var& s) {
+    const Shape shape = x.shape();
+    return ag::reshape(tape, ag::mul_broadcast(tape, ag::reshape(tape, x, {-1, 1}), s, -1), shape);
+}
+
+}  // namespace
+
+Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, Var* core_in, Var* core_out) const {
+    const GptConfig& c = config_;
     const std::int64_t batch = inputs.size(0);
     const std::int64_t seq = inputs.size(1);
-    const std::int64_t d = config_.model_dim;
-    const std::int64_t heads = config_.num_heads;
-    const std::int64_t kv_heads = config_.num_kv_heads;
-    const std::int64_t head_dim = config_.head_dim();
+    const std::int64_t d = c.model_dim;
+    const std::int64_t head_dim = c.head_dim();
     const double eps = kRmsNormEpsF32;
-    RopeSpec rope;
-    rope.rotary_dims = head_dim;
-    rope.base = config_.rope_base;
+    const RopeSpec rope = rope_spec(seq);
 
-    auto block_forward = [&](const BlockIndices& block, const Var& x_in, const Var& x0) {
-        // x = m0 ⊙ x + m1 ⊙ x0
-        const Var& mix = param(block.resid_mix);
-        Var x = ag::add(tape, ag::mul_broadcast(tape, x_in, ag::row(tape, mix, 0), -1),
-                        ag::mul_broadcast(tape, x0, ag::row(tape, mix, 1), -1));
-        // attention on RMSNorm(x); q, k, v: (B, T, heads, Dh) -> (B, heads, T, Dh)
-        Var n = ag::rmsnorm(tape, x, eps);
-        Var q = ag::permute_0213(tape, ag::reshape(tape, ag::linear(tape, n, param(block.c_q)),
-                                                   {batch, seq, heads, head_dim}));
-        Var k = ag::permute_0213(tape, ag::reshape(tape, ag::linear(tape, n, param(block.c_k)),
-                                                   {batch, seq, kv_heads, head_dim}));
-        Var v = ag::permute_0213(tape, ag::reshape(tape, ag::linear(tape, n, param(block.c_v)),
-                                                   {batch, seq, kv_heads, head_dim}));
+    // Embedding (+ BigramHash), RMSNorm, SmearGate: x0.
+    Var x = ag::embedding(tape, param(tok_emb_), inputs);
+    if (c.bigram_buckets > 0) {
+        const Tensor buckets = bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash);
+        Var bigram = ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_));
+        if (c.bigram_scale_init > 0) bigram = scale_by(tape, bigram, param(bigram_scale_));
+        x = ag::add(tape, x, bigram);
+    }
+    x = ag::rmsnorm(tape, x, eps);
+    if (c.smear_gate) x = ag::smear(tape, x, param(smear_));
+    const Var x0 = x;
+    Var value_embedding;
+    if (c.ve_dim > 0) {
+        value_embedding = ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_));
+        if (c.ve_shared_scale_init > 0) value_embedding = scale_by(tape, value_embedding, param(ve_shared_scale_));
+    }
+
+    auto block_forward = [&](const VirtualLayer& layer, const Var& x_in) {
+        const BlockIndices& block = blocks_[static_cast<std::size_t>(layer.block)];
+        const bool per_virtual = c.scales_per_virtual_layer;
+        const Var attn_scale = per_virtual ? ag::row(tape, param(attn_scales_), layer.scale_index) : param(block.attn_scale);
+        const Var mlp_scale = per_virtual ? ag::row(tape, param(mlp_scales_), layer.scale_index) : param(block.mlp_scale);
+        const Var mix0 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index)
+                                     : ag::row(tape, param(block.resid_mix), 0);
+        const Var mix1 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index + 1)
+                                     : ag::row(tape, param(block.resid_mix), 1);
+        const double norm_factor = c.ln_scale ? 1.0 / std::sqrt(static_cast<double>(layer.block + 1)) : 1.0;
+
+        Var h = ag::add(tape, ag::mul_broadcast(tape, x_in, mix0, -1), ag::mul_broadcast(tape, x0, mix1, -1));
+        Var n = ag::rmsnorm(tape, h, eps, norm_factor);
+        Var q = ag::linear(tape, n, weight(tape, block.c_q));
+        Var k = ag::linear(tape, n, weight(tape, block.c_k));
+        Var v = ag::linear(tape, n, weight(tape, block.c_v));
+        if (layer.ve_index >= 0) {
+            // The value embedding joins v before the head split, so XSA sees the augmented v.
+            v = ag::add(tape, v, scale_by(tape, value_embedding, param(ve_scales_[static_cast<std::size_t>(layer.ve_index)])));
+        }
+        q = ag::permute_0213(tape, ag::reshape(tape, q, {batch, seq, c.num_heads, head_dim}));
+        k = ag::permute_0213(tape, ag::reshape(tape, k, {batch, seq, c.num_kv_heads, head_dim}));
+        v = ag::permute_0213(tape, ag::reshape(tape, v, {batch, seq, c.num_kv_heads, head_dim}));
         q = ag::rope(tape, ag::rmsnorm(tape, q, eps), rope);
         k = ag::rope(tape, ag::rmsnorm(tape, k, eps), rope);
         q = ag::mul_broadcast(tape, q, param(block.q_gain), 1);
         Var y = ag::attention(tape, q, k, v);
+        if (layer.xsa) y = ag::xsa(tape, y, v);
         y = ag::reshape(tape, ag::permute_0213(tape, y), {batch, seq, d});
-        Var attn_out = ag::linear(tape, y, param(block.proj));
-        x = ag::add(tape, x, ag::mul_broadcast(tape, attn_out, param(block.attn_scale), -1));
-        // MLP: proj(relu(fc(RMSNorm(x)))²)
-        Var hidden = ag::relu_squared(tape, ag::linear(tape, ag::rmsnorm(tape, x, eps), param(block.fc)));
-        Var mlp_out = ag::linear(tape, hidden, param(block.mlp_proj));
-        return ag::add(tape, x, ag::mul_broadcast(tape, mlp_out, param(block.mlp_scale), -1));
+        h = ag::add(tape, h, ag::mul_broadcast(tape, ag::linear(tape, y, weight(tape, block.proj)), attn_scale, -1));
+        Var hidden = ag::linear(tape, ag::rmsnorm(tape, h, eps, norm_factor), weight(tape, block.fc));
+        hidden = c.leaky_relu ? ag::leaky_relu_squared(tape, hidden, 0.5) : ag::relu_squared(tape, hidden);
+        Var mlp_out = ag::linear(tape, hidden, weight(tape, block.mlp_proj));
+        return ag::add(tape, h, ag::mul_broadcast(tape, mlp_out, mlp_scale, -1));
     };
 
-    Var x = ag::rmsnorm(tape, ag::embedding(tape, param(tok_emb_), inputs), eps);
-    const Var x0 = x;
-    const std::int64_t encoders = config_.num_layers / 2;
+    const std::vector<VirtualLayer> plan = layer_plan(passes);
     std::vector<Var> skips;
-    for (std::int64_t i = 0; i < encoders; ++i) {
-        x = block_forward(blocks_[static_cast<std::size_t>(i)], x, x0);
-        skips.push_back(x);
-    }
-    for (std::int64_t i = 0; i < config_.num_layers - encoders; ++i) {
-        if (!skips.empty()) {
-            x = ag::add(tape, x, ag::mul_broadcast(tape, skips.back(), ag::row(tape, param(skip_weights_), i), -1));
+    Var pass_input;
+    for (std::size_t v = 0; v < plan.size(); ++v) {
+        const VirtualLayer& layer = plan[v];
+        const bool pass_start = layer.core_pass >= 0 && (v == 0 || plan[v - 1].core_pass != layer.core_pass);
+        const bool pass_end = layer.core_pass >= 0 && (v + 1 == plan.size() || plan[v + 1].core_pass != layer.core_pass);
+        if (pass_start) {
+            if (layer.core_pass == 0 && core_in != nullptr) *core_in = x;
+            if (c.feedback_rank > 0 && layer.core_pass >= 1) {  // c_0 ≡ 0: no feedback before the first pass
+                Var e = ag::linear(tape, ag::linear(tape, x, param(feedback_v_)), param(feedback_u_));
+                x = ag::add(tape, x, ag::mul_broadcast(tape, e, param(feedback_d_), -1));
+            }
+            pass_input = x;
+        }
+        if (layer.pop_skip_row >= 0 && !skips.empty()) {
+            x = ag::add(tape, x, ag::mul_broadcast(tape, skips.back(), ag::row(tape, param(skip_weights_), layer.pop_skip_row), -1));
             skips.pop_back();
         }
-        x = block_forward(blocks_[static_cast<std::size_t>(encoders + i)], x, x0);
+        if (layer.alpha_index >= 0) {
+            // S3 crawler loops after the first: x + α·(Block(x) − x).
+            const Var before = x;
+            const Var delta = ag::add(tape, block_forward(layer, x), ag::scale(tape, before, -1.0));
+            x = ag::add(tape, before, scale_by(tape, delta, element(tape, param(alpha_), layer.alpha_index)));
+        } else {
+            x = block_forward(layer, x);
+        }
+        if (layer.push_skip) skips.push_back(x);
+        if (pass_end) {
+            if (layer.core_pass >= 1 && c.residual_alpha_size > 0) {
+                // S2 passes after the first: h_b + α_k·(Core(h_b) − h_b).
+                const Var delta = ag::add(tape, x, ag::scale(tape, pass_input, -1.0));
+                x = ag::add(tape, pass_input, scale_by(tape, delta, element(tape, param(alpha_), layer.core_pass)));
+            }
+            if (core_out != nullptr) *core_out = x;
+        }
     }
-    x = ag::reshape(tape, ag::rmsnorm(tape, x, eps), {batch * seq, d});
-    const Var& head = config_.tie_embeddings ? param(tok_emb_) : param(lm_head_);
-    Var logits = ag::linear(tape, x, head);
-    return ag::softcap_cross_entropy(tape, logits, targets.reshape({batch * seq}), config_.logit_softcap);
+    return ag::rmsnorm(tape, x, eps);
 }
 
-Var Gpt::loss(Tape* tape, const Tensor& inputs, const Tensor& targets) const {
-    return ag::mean(tape, token_losses(tape, inputs, targets));
+Var Gpt::token_losses(Tape* tape, const Tensor& inputs, const Tensor& targets, std::int64_t passes) const {
+    if (inputs.dim() != 2 || inputs.dtype() != DType::i64 || targets.shape() != inputs.shape() ||
+        targets.dtype() != DType::i64) {
+        throw Error("model: inputs and targets must be (B, T) i64 tensors of one shape");
+    }
+    const std::int64_t tokens = inputs.numel();
+    Var x = ag::reshape(tape, forward_hidden(tape, inputs, passes, nullptr, nullptr), {tokens, config_.model_dim});
+    const Var& head = config_.tie_embeddings ? param(tok_emb_) : param(lm_head_);
+    return ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), targets.reshape({tokens}), config_.logit_softcap);
+}
+
+Var Gpt::loss(Tape* tape, const Tensor& inputs, const Tensor& targets, std::int64_t passes) const {
+    if (config_.jacobian_lambda <= 0 || config_.recurrent_core.empty()) {
+        return ag::mean(tape, token_losses(tape, inputs, targets, passes));
+    }
+    if (inputs.dim() != 2 || targets.shape() != inputs.shape()) {
+        throw Error("model: inputs and targets must be (B, T) i64 tensors of one shape");
+    }
+    Var core_in, core_out;
+    const std::int64_t tokens = inputs.numel();
+    Var x = ag::reshape(tape, forward_hidden(tape, inputs, passes, &core_in, &core_out), {tokens, config_.model_dim});
+    const Var& head = config_.tie_embeddings ? param(tok_emb_) : param(lm_head_);
+    Var nll = ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), targets.reshape({tokens}), config_.logit_softcap);
+    // S2: λ·ReLU(‖h_out − h_in‖/(‖h_in‖ + 1e-6) − 1)² over the whole micro-batch, added to the mean CE.
+    return ag::add(tape, ag::mean(tape, nll), ag::jacobian_proxy(tape, core_in, core_out, config_.jacobian_lambda));
 }
 
 void Gpt::zero_grad() {

@@ -28,6 +28,13 @@ double schedule_lr_mul_wallclock(std::int64_t step, double elapsed_ms, double ma
     return remaining_ms <= warmdown_ms ? remaining_ms / std::max(warmdown_ms, 1e-9) : 1.0;
 }
 
+double schedule_lr_mul_wallclock_fraction(double elapsed_ms, double max_wallclock_ms, double warmdown_fraction) {
+    if (!(warmdown_fraction > 0.0) || !(max_wallclock_ms > 0.0)) return 1.0;
+    const double warmdown_ms = warmdown_fraction * max_wallclock_ms;
+    const double remaining_ms = std::max(max_wallclock_ms - elapsed_ms, 0.0);
+    return remaining_ms <= warmdown_ms ? remaining_ms / std::max(warmdown_ms, 1e-9) : 1.0;
+}
+
 double schedule_lr_mul(const LrSchedule& schedule, std::int64_t step, double elapsed_ms) {
     switch (schedule.kind) {
         case WarmdownKind::iterations:
@@ -35,7 +42,12 @@ double schedule_lr_mul(const LrSchedule& schedule, std::int64_t step, double ela
         case WarmdownKind::wallclock:
             return schedule_lr_mul_wallclock(step, elapsed_ms, schedule.max_wallclock_ms, schedule.warmdown_iters);
         case WarmdownKind::wallclock_fraction:
-            throw Error("lr schedule: the fraction-of-wallclock warmdown (S3) is not implemented yet");
+            if (schedule.warmdown_fraction > 0.0 && schedule.max_wallclock_ms > 0.0) {
+                return schedule_lr_mul_wallclock_fraction(elapsed_ms, schedule.max_wallclock_ms,
+                                                          schedule.warmdown_fraction);
+            }
+            return schedule_lr_multiplier(step, elapsed_ms, schedule.iterations, schedule.warmdown_iters,
+                                          schedule.max_wallclock_ms);
     }
     throw Error("lr schedule: unknown warmdown kind");
 }

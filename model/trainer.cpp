@@ -14,6 +14,7 @@
 #include "core/shard.h"
 #include "core/token_stream.h"
 #include "core/tokenizer.h"
+#include "model/averaging.h"
 #include "model/evaluate.h"
 #include "model/gpt.h"
 #include "model/optim.h"
@@ -58,12 +59,16 @@ std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Co
             case ParameterGroup::head: head.push_back(param); head_vars.push_back(&parameter.var); break;
             case ParameterGroup::matrix: matrices.push_back(param); matrix_vars.push_back(&parameter.var); break;
             case ParameterGroup::scalar: scalars.push_back(param); scalar_vars.push_back(&parameter.var); break;
+            case ParameterGroup::frozen: break;  // in no optimizer, as S3's α
         }
     }
     AdamOptions adam;
     adam.beta1 = config.get_double("BETA1");
     adam.beta2 = config.get_double("BETA2");
     adam.eps = config.get_double("ADAM_EPS");
+    // The seeds' AdamW groups (decoupled decay); the baseline's plain Adam has none.
+    adam.weight_decay = config.has("ADAM_WD") ? config.get_double("ADAM_WD") : 0.0;
+    adam.decoupled_weight_decay = adam.weight_decay > 0;
 
     adam.lr = config.get_bool("TIE_EMBEDDINGS") ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR");
     set->embedding.add_group(embedding, adam);
@@ -80,6 +85,10 @@ std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Co
     const std::string precision = config.get_string("MUON_PRECISION");
     if (precision != "bf16" && precision != "f32") throw Error("config: MUON_PRECISION must be bf16 or f32");
     muon.precision = precision == "bf16" ? MuonPrecision::bf16 : MuonPrecision::f32;
+    muon.weight_decay = config.has("MUON_WD") ? config.get_double("MUON_WD") : 0.0;
+    const std::string order = config.has("MUON_WD_ORDER") ? config.get_string("MUON_WD_ORDER") : "before";
+    if (order != "before" && order != "after") throw Error("config: MUON_WD_ORDER must be before or after");
+    muon.decay_order = order == "after" ? WeightDecayOrder::after_update : WeightDecayOrder::before_update;
     set->matrices.add_group(matrices, muon);
     set->base_lrs.emplace_back(&set->matrices, muon.lr);
     adam.lr = config.get_double("SCALAR_LR");
@@ -96,6 +105,42 @@ std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Co
     bind(set->matrices, matrix_vars);
     bind(set->scalars, scalar_vars);
     return set;
+}
+
+// The seeds' QAT scopes (SEED-SYSTEMS.md §2.3, §4.3, §5.2): from step 0, every matrix with more than 65,536
+// elements on [−32, 31] with a 1e-8 scale floor (S1/S3); late, the small projections (bigram.proj, ve.proj) on
+// [−32, 31] and, with a recurrent core, the core blocks' matrices on [−31, 31], both floored at 1/31 (S2/S4).
+// min_numel is the reference's 65,536 (QAT_MIN_NUMEL lets the smoke scales exercise QAT on small matrices).
+std::vector<std::pair<std::string, FakeQuantSpec>> trainer_qat_targets(const Gpt& model, bool late,
+                                                                       std::int64_t min_numel) {
+    std::vector<std::pair<std::string, FakeQuantSpec>> targets;
+    if (!late) {
+        const FakeQuantSpec spec{-32, 31, 31.0, 1e-8};
+        for (const Parameter& parameter : model.parameters()) {
+            const bool matrix = parameter.group == ParameterGroup::matrix || parameter.name == "bigram.proj.weight";
+            if (matrix && parameter.var.value().numel() > min_numel) targets.emplace_back(parameter.name, spec);
+        }
+        return targets;
+    }
+    const FakeQuantSpec small{-32, 31, 31.0, 1.0 / 31.0};
+    for (const char* name : {"bigram.proj.weight", "ve.proj.weight"}) {
+        if (model.has_parameter(name)) targets.emplace_back(name, small);
+    }
+    const FakeQuantSpec core{-31, 31, 31.0, 1.0 / 31.0};
+    for (const std::int64_t block : model.config().recurrent_core) {
+        const std::string prefix = "blocks." + std::to_string(block) + ".";
+        for (const char* matrix : {"attn.c_q.weight", "attn.c_k.weight", "attn.c_v.weight", "attn.proj.weight",
+                                   "mlp.fc.weight", "mlp.proj.weight"}) {
+            targets.emplace_back(prefix + matrix, core);
+        }
+    }
+    return targets;
+}
+
+NamedTensors trainer_named_weights(const Gpt& model) {
+    NamedTensors weights;
+    for (const Parameter& parameter : model.parameters()) weights.emplace_back(parameter.name, parameter.var.value());
+    return weights;
 }
 
 }  // namespace
@@ -152,10 +197,10 @@ TrainResult trainer_run(const TrainOptions& options) {
         " train_shards:" + std::to_string(train_files.size()));
     log("val_loader:shards pattern=" + val_pattern + " tokens:" + std::to_string(val_tokens.size() - 1));
 
-    Gpt model(model_config);
+    Gpt model(model_config);  // mutable: QAT switches the forward pass during training
     model.initialize(seed);
     std::unique_ptr<OptimizerSet> optimizers = trainer_make_optimizers(model, config);
-    const double flops_per_token = model.training_flops_per_token(seq_len);
+    const double flops_per_token = model.training_flops_per_token(seq_len, model.config().eval_passes);
     log("model_params:" + std::to_string(model.parameter_count()));
     log("world_size:" + std::to_string(world_size) + " grad_accum_steps:" + std::to_string(grad_accum));
     log(format("tie_embeddings:%s embed_lr:%g head_lr:%g matrix_lr:%g scalar_lr:%g",
@@ -171,7 +216,7 @@ TrainResult trainer_run(const TrainOptions& options) {
     const double grad_scale = 1.0 / static_cast<double>(grad_accum);
     Tape tape;
     // One optimizer step's worth of micro-batches; returns the mean training loss.
-    auto train_step = [&](DistributedTokenLoader& loader) {
+    auto train_step = [&](DistributedTokenLoader& loader, std::int64_t passes) {
         model.zero_grad();
         double train_loss = 0.0;
         for (std::int64_t micro = 0; micro < grad_accum; ++micro) {
@@ -181,7 +226,7 @@ TrainResult trainer_run(const TrainOptions& options) {
             }();
             const Tensor inputs = Tensor::from_ids(batch.inputs, {batch.rows, batch.seq_len});
             const Tensor targets = Tensor::from_ids(batch.targets, {batch.rows, batch.seq_len});
-            const Var loss = model.loss(&tape, inputs, targets);
+            const Var loss = model.loss(&tape, inputs, targets, passes);
             train_loss += loss.value().item(0);
             tape.backward(loss, grad_scale);
         }
@@ -217,7 +262,7 @@ TrainResult trainer_run(const TrainOptions& options) {
         for (Optimizer* optimizer : optimizers->all()) initial_states.push_back(optimizer->state_tensors());
         DistributedTokenLoader warmup_loader(train_files, 0, 1);
         for (std::int64_t step = 0; step < warmup_steps; ++step) {
-            train_step(warmup_loader);
+            train_step(warmup_loader, model.passes_at_step(0));
             apply_step(1.0, 0.0, false);
             if (warmup_steps <= 20 || (step + 1) % 10 == 0 || step + 1 == warmup_steps) {
                 log("warmup_step:" + std::to_string(step + 1) + "/" + std::to_string(warmup_steps));
@@ -237,12 +282,37 @@ TrainResult trainer_run(const TrainOptions& options) {
     };
 
     const Deadline deadline(max_wallclock_ms);
-    // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise.
+    // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise; S3 warms down
+    // over a fraction of the wallclock budget instead.
+    const double warmdown_fraction = config.has("WARMDOWN_FRACTION") ? config.get_double("WARMDOWN_FRACTION") : 0.0;
     LrSchedule lr_schedule;
-    lr_schedule.kind = deadline.limited() ? WarmdownKind::wallclock : WarmdownKind::iterations;
+    lr_schedule.kind = !deadline.limited()        ? WarmdownKind::iterations
+                       : warmdown_fraction > 0.0 ? WarmdownKind::wallclock_fraction
+                                                 : WarmdownKind::wallclock;
+    lr_schedule.warmdown_fraction = warmdown_fraction;
     lr_schedule.iterations = iterations;
     lr_schedule.warmdown_iters = warmdown_iters;
     lr_schedule.max_wallclock_ms = max_wallclock_ms;
+    // Weight averaging and QAT, as each seed ran them.
+    const std::int64_t swa_every = config.has("SWA_EVERY") ? config.get_int("SWA_EVERY") : 0;
+    const double swa_threshold = config.has("SWA_LR_THRESHOLD") ? config.get_double("SWA_LR_THRESHOLD") : 0.2;
+    const double ema_decay = config.has("EMA_DECAY") ? config.get_double("EMA_DECAY") : 0.0;
+    const std::string qat_mode = config.has("QAT_MODE") ? config.get_string("QAT_MODE") : "off";
+    const double qat_threshold = config.has("QAT_LR_THRESHOLD") ? config.get_double("QAT_LR_THRESHOLD") : 0.15;
+    const std::int64_t qat_min_numel = config.has("QAT_MIN_NUMEL") ? config.get_int("QAT_MIN_NUMEL") : 65536;
+    if (qat_mode != "off" && qat_mode != "from_start" && qat_mode != "late") {
+        throw Error("config: QAT_MODE must be off, from_start or late");
+    }
+    std::unique_ptr<WeightAverage> swa;
+    if (swa_every > 0) swa = std::make_unique<WeightAverage>(trainer_named_weights(model));
+    std::unique_ptr<ExponentialAverage> ema;
+    if (ema_decay > 0) ema = std::make_unique<ExponentialAverage>(trainer_named_weights(model), ema_decay);
+    if (qat_mode == "from_start") {
+        model.set_fake_quant(trainer_qat_targets(model, false, qat_min_numel));
+        log("qat:enabled from step 0 matrices:" + std::to_string(model.fake_quant_count()));
+    }
+    bool late_qat_on = false;
+
     Stopwatch stopwatch;
     TrainResult result;
     result.parameters = model.parameter_count();
@@ -274,8 +344,15 @@ TrainResult trainer_run(const TrainOptions& options) {
         const double muon_momentum = schedule_muon_momentum(step, config.get_double("MUON_MOMENTUM_WARMUP_START"),
                                                             config.get_double("MUON_MOMENTUM"),
                                                             config.get_int("MUON_MOMENTUM_WARMUP_STEPS"));
-        const double train_loss = train_step(loader);
+        if (qat_mode == "late" && !late_qat_on && lr_scale < qat_threshold && step > 100) {
+            model.set_fake_quant(trainer_qat_targets(model, true, qat_min_numel));
+            late_qat_on = true;
+            log("qat:enabled at step:" + std::to_string(step) + " matrices:" + std::to_string(model.fake_quant_count()));
+        }
+        const double train_loss = train_step(loader, model.passes_at_step(step));
         apply_step(lr_scale, muon_momentum, true);
+        if (ema) ema->update();
+        if (swa && averaging_swa_should_snapshot(step, lr_scale, swa_every, swa_threshold)) swa->snapshot();
         ++step;
         if (options.progress) options.progress(step, iterations);
 
@@ -297,6 +374,27 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     log(format("throughput: tokens_per_s:%.0f model_gflops_per_s:%.2f flops_per_token:%.0f", result.tokens_per_second,
                result.model_gflops_per_second, flops_per_token));
+
+    // QAT ends with training; the exported weights are the average when the seed used one (EMA wins over SWA,
+    // as in the reference where the EMA is loaded last).
+    model.set_fake_quant({});
+    std::string averaged;
+    if (swa && swa->count() > 0) {
+        swa->apply_mean();
+        averaged = "swa";
+        log("swa:applied snapshots:" + std::to_string(swa->count()));
+    }
+    if (ema) {
+        ema->apply();
+        averaged = "ema";
+        log(format("ema:applied decay:%g", ema_decay));
+    }
+    if (!averaged.empty() && options.validate) {
+        const ValidationResult val = validate();
+        log(format("final_%s val_loss:%.4f val_bpb:%.4f", averaged.c_str(), val.val_loss, val.val_bpb));
+        result.final_val_loss = val.val_loss;
+        result.final_val_bpb = val.val_bpb;
+    }
 
     if (!options.output_directory.empty()) {
         std::vector<std::pair<std::string, Tensor>> tensors;

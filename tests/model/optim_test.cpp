@@ -418,17 +418,6 @@ TEST(Schedule, ReferenceFormSelectsByCap) {
     EXPECT_DOUBLE_EQ(schedule_lr_multiplier(5000, 540000.0, 20000, 1200, 600000.0), 60000.0 / 129600.0);
 }
 
-TEST(Schedule, WallclockFractionNotImplemented) {
-    LrSchedule schedule;
-    schedule.kind = WarmdownKind::wallclock_fraction;
-    try {
-        schedule_lr_mul(schedule, 10, 1000.0);
-        FAIL() << "expected pgolf::Error";
-    } catch (const Error& e) {
-        EXPECT_NE(std::string(e.what()).find("not implemented yet"), std::string::npos) << e.what();
-    }
-}
-
 TEST(Clip, LeavesSmallGradientsUntouched) {
     std::vector<Tensor> grads = {random_tensor({3, 4}, 1, 0.01), random_tensor({5}, 2, 0.01), Tensor()};
     const std::vector<float> before0 = values_of(grads[0]);
@@ -697,6 +686,43 @@ TEST(OptimErrors, LoadStateRejectsForeignSnapshots) {
         EXPECT_EQ(after[i].first, original[i].first);
         EXPECT_EQ(after[i].second.to_doubles(), original[i].second.to_doubles());
     }
+}
+
+TEST(Schedule, WallclockFractionWarmdown) {
+    // S3: warmdown_ms = f·T, remaining = max(T − elapsed, 0); remaining/(f·T) once remaining ≤ f·T, else 1.
+    // T = 1000 ms, f = 0.6: flat until elapsed 400, then linear to 0 at the cap.
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(0.0, 1000.0, 0.6), 1.0);
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(300.0, 1000.0, 0.6), 1.0);
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(400.0, 1000.0, 0.6), 1.0);  // remaining == f·T: 600/600
+    EXPECT_DOUBLE_EQ(schedule_lr_mul_wallclock_fraction(401.0, 1000.0, 0.6), 599.0 / 600.0);
+    EXPECT_DOUBLE_EQ(schedule_lr_mul_wallclock_fraction(700.0, 1000.0, 0.6), 0.5);
+    EXPECT_DOUBLE_EQ(schedule_lr_mul_wallclock_fraction(880.0, 1000.0, 0.6), 0.2);
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(1000.0, 1000.0, 0.6), 0.0);
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(1100.0, 1000.0, 0.6), 0.0);  // past the cap
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(700.0, 1000.0, 0.0), 1.0);   // f ≤ 0: no fraction warmdown
+    EXPECT_EQ(schedule_lr_mul_wallclock_fraction(700.0, 0.0, 0.6), 1.0);      // no cap
+    // f > 1 starts below 1 at once.
+    EXPECT_DOUBLE_EQ(schedule_lr_mul_wallclock_fraction(0.0, 1000.0, 2.0), 0.5);
+
+    // Through the dispatcher: defaults f = 0.6, cap 600 s; the step count and warmdown_iters play no part.
+    LrSchedule schedule;
+    schedule.kind = WarmdownKind::wallclock_fraction;
+    EXPECT_EQ(schedule.warmdown_fraction, 0.6);
+    EXPECT_EQ(schedule_lr_mul(schedule, 10, 1000.0), 1.0);
+    EXPECT_EQ(schedule_lr_mul(schedule, 2400, 240000.0), 1.0);
+    EXPECT_DOUBLE_EQ(schedule_lr_mul(schedule, 4200, 420000.0), 0.5);
+    EXPECT_DOUBLE_EQ(schedule_lr_mul(schedule, 5400, 540000.0), 60000.0 / 360000.0);
+    EXPECT_EQ(schedule_lr_mul(schedule, 6000, 600000.0), 0.0);
+    schedule.warmdown_fraction = 0.25;
+    EXPECT_DOUBLE_EQ(schedule_lr_mul(schedule, 0, 540000.0), 60000.0 / 150000.0);
+    // As in S3's lr_mul, f ≤ 0 or no cap falls back to the baseline forms driven by warmdown_iters.
+    schedule.warmdown_fraction = 0.0;
+    schedule.warmdown_iters = 1200;
+    EXPECT_DOUBLE_EQ(schedule_lr_mul(schedule, 5000, 540000.0), 60000.0 / 129600.0);  // wallclock form
+    schedule.warmdown_fraction = 0.6;
+    schedule.max_wallclock_ms = 0.0;
+    schedule.iterations = 20000;
+    EXPECT_DOUBLE_EQ(schedule_lr_mul(schedule, 19400, 540000.0), 0.5);  // iteration form
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <algorithm>
 #include <regex>
 
 #include "core/error.h"
@@ -125,6 +126,88 @@ TEST_F(TrainerTest, RejectsAMismatchedTokenizerAndMissingData) {
     std::filesystem::remove(folder_.path("fineweb_val_000000.bin"));
     EXPECT_THROW(train({}), Error);
 }
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// Each seed preset at smoke scale on its shipped data (sp8192 for S3): a few steps, loss falling, the seed's
+// averaging applied, and the same loss lines on a second run.
+class SeedPresetTraining : public ::testing::TestWithParam<const char*> {
+protected:
+    std::vector<std::string> run(const Config& config, const std::string& data) {
+        std::vector<std::string> lines;
+        TrainOptions options;
+        options.config = config;
+        options.data_directory = data;
+        options.tokenizer_path = test::test_source_path(config.get_string("TOKENIZER_PATH"));
+        options.log = [&lines](const std::string& line) { lines.push_back(line); };
+        trainer_run(options);
+        return lines;
+    }
+};
+
+std::vector<std::string> loss_lines(const std::vector<std::string>& lines) {
+    std::vector<std::string> out;
+    const std::regex loss("((step:\\d+/\\d+ (train_loss|val_loss):[0-9.]+( val_bpb:[0-9.]+)?)|final_\\w+ .*)");
+    for (const std::string& line : lines) {
+        std::smatch match;
+        if (std::regex_search(line, match, loss)) out.push_back(match[1]);
+    }
+    return out;
+}
+
+double train_loss_at(const std::vector<std::string>& lines, int step) {
+    const std::regex loss("step:" + std::to_string(step) + "/\\d+ train_loss:([0-9.]+)");
+    for (const std::string& line : lines) {
+        std::smatch match;
+        if (std::regex_search(line, match, loss)) return std::stod(match[1]);
+    }
+    return -1;
+}
+
+TEST_P(SeedPresetTraining, TrainsDeterministicallyWithFallingLoss) {
+    Config config = config_load_preset(GetParam(), "smoke");
+    config.apply_override("ITERATIONS=5");
+    config.apply_override("VAL_LOSS_EVERY=0");
+    config.apply_override("TRAIN_LOG_EVERY=1");
+    config.apply_override("WARMUP_STEPS=1");
+    config.apply_override("SWA_EVERY=2");
+    config.apply_override("WARMDOWN_ITERS=6");  // lr_mul(4) = 1/6 < 0.2: the SWA window opens at step 4
+    if (config.has("PASSES_SCHEDULE") && !config.get_string("PASSES_SCHEDULE").empty()) {
+        config.apply_override("PASSES_SCHEDULE=0:1,2:2,4:3");
+    }
+    // The shipped train shard and a short validation split.
+    test::TemporaryFolder folder;
+    const std::string source = test::test_source_path(config.get_string("DATA_PATH"));
+    std::filesystem::copy_file(source + "/fineweb_train_000000.bin", folder.path("fineweb_train_000000.bin"));
+    const ShardFile val = ShardFile::open(source + "/fineweb_val_000000.bin");
+    shard_write(folder.path("fineweb_val_000000.bin"), val.tokens().subspan(0, 4097));
+
+    const std::vector<std::string> first = run(config, folder.root());
+    const std::vector<std::string> second = run(config, folder.root());
+    EXPECT_EQ(loss_lines(first), loss_lines(second));
+    const double vocab = static_cast<double>(config.get_int("VOCAB_SIZE"));
+    EXPECT_NEAR(train_loss_at(first, 1), std::log(vocab), 0.1);
+    EXPECT_LT(train_loss_at(first, 5), train_loss_at(first, 1) - 0.05);
+    const bool averaged = std::any_of(first.begin(), first.end(), [](const std::string& line) {
+        return line.rfind("swa:applied", 0) == 0 || line.rfind("ema:applied", 0) == 0;
+    });
+    EXPECT_TRUE(averaged) << "each seed averages its weights (SWA or EMA)";
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SeedPresetTraining,
+                         ::testing::Values("s1-recursive-4b7l", "s2-growing-recurrence", "s3-crawler-3f2cx2",
+                                           "s4-11l-recurrence-prequant"),
+                         [](const ::testing::TestParamInfo<const char*>& info) {
+                             std::string name = info.param;
+                             for (char& c : name) {
+                                 if (c == '-') c = '_';
+                             }
+                             return name;
+                         });
 
 }  // namespace
 }  // namespace pgolf
