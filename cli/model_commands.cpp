@@ -146,7 +146,7 @@ void model_run_info(const InfoArguments& args) {
 struct TrainArguments {
     PresetArguments preset;
     std::int64_t seed = -1;
-    std::string data = "data/datasets/fineweb10B_sp1024_mini";
+    std::string data;
     std::string tokenizer;
     std::string out;
 };
@@ -155,8 +155,8 @@ TrainResult model_run_training(Config config, const std::string& data, const std
                                const std::string& out, bool validate, bool print_log) {
     TrainOptions options;
     options.tokenizer_path = tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : tokenizer;
+    options.data_directory = data.empty() ? config.get_string("DATA_PATH") : data;
     options.config = std::move(config);
-    options.data_directory = data;
     options.output_directory = out;
     options.validate = validate;
     if (print_log) options.log = [](const std::string& line) { std::cout << line << std::endl; };
@@ -175,7 +175,7 @@ void model_run_train(const TrainArguments& args) {
 
 struct BenchArguments {
     PresetArguments preset;
-    std::string data = "data/datasets/fineweb10B_sp1024_mini";
+    std::string data;
     std::string tokenizer;
     std::int64_t steps = 10;
 };
@@ -261,8 +261,8 @@ void model_commands_register(CLI::App& app) {
         "train", "Train a preset on the CPU engine; writes OUT/train.log and OUT/final_model.safetensors");
     model_add_preset_options(train_command, train->preset);
     train_command->add_option("--seed", train->seed, "Random seed (default: the preset's SEED)");
-    train_command->add_option("--data", train->data, "Dataset folder with fineweb_{train,val}_*.bin")
-        ->capture_default_str();
+    train_command->add_option("--data", train->data,
+                              "Dataset folder with fineweb_{train,val}_*.bin (default: the preset's DATA_PATH)");
     train_command->add_option("--tokenizer", train->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
     train_command->add_option("--out", train->out, "Run folder")->required();
     train_command->callback([train] { model_run_train(*train); });
@@ -273,7 +273,7 @@ void model_commands_register(CLI::App& app) {
     CLI::App* bench_train_command = bench->add_subcommand(
         "train", "Training throughput (tokens/s, GFLOP/s) next to this machine's sgemm rate");
     model_add_preset_options(bench_train_command, bench_train->preset);
-    bench_train_command->add_option("--data", bench_train->data, "Dataset folder")->capture_default_str();
+    bench_train_command->add_option("--data", bench_train->data, "Dataset folder (default: the preset's DATA_PATH)");
     bench_train_command->add_option("--tokenizer", bench_train->tokenizer, "SentencePiece model");
     bench_train_command->add_option("--steps", bench_train->steps, "Training steps to time")->capture_default_str();
     bench_train_command->callback([bench_train] { model_run_bench(*bench_train); });

@@ -318,12 +318,20 @@ void Muon::step() {
             if (!buffer_tensor.defined()) buffer_tensor = Tensor::zeros(param.value.shape());
             float* buffer = buffer_tensor.data<float>();
 
-            // buf.mul_(μ).add_(g); nesterov: u = g.add(buf, alpha=μ).
+            // buf.mul_(μ).add_(g); nesterov: u = g.add(buf, alpha=μ). With bf16 state each op's result is rounded.
             std::vector<float> update(static_cast<std::size_t>(count));
-            for (std::int64_t i = 0; i < count; ++i) {
-                const float scaled = buffer[i] * momentum;
-                buffer[i] = scaled + grad[i];
-                update[i] = options.nesterov ? grad[i] + momentum * buffer[i] : buffer[i];
+            if (options.bf16_state) {
+                for (std::int64_t i = 0; i < count; ++i) {
+                    const float g = optim_round_bf16(grad[i]);
+                    buffer[i] = optim_round_bf16(optim_round_bf16(buffer[i] * momentum) + g);
+                    update[i] = options.nesterov ? optim_round_bf16(g + momentum * buffer[i]) : buffer[i];
+                }
+            } else {
+                for (std::int64_t i = 0; i < count; ++i) {
+                    const float scaled = buffer[i] * momentum;
+                    buffer[i] = scaled + grad[i];
+                    update[i] = options.nesterov ? grad[i] + momentum * buffer[i] : buffer[i];
+                }
             }
             optim_newton_schulz_in_place(update, rows, cols, options.backend_steps, options.precision);
             // The reference scales the bf16 result in place and stages it in a bf16 buffer, so the applied update is

@@ -139,6 +139,9 @@ struct MuonOptions {
     double weight_decay = 0.0;
     WeightDecayOrder decay_order = WeightDecayOrder::before_update;
     MuonPrecision precision = MuonPrecision::bf16;
+    // Parallel Muon (S2/S4) reduce-scatters bf16 gradients and keeps a bf16 momentum buffer: the gradient and every
+    // momentum op are rounded to bf16.
+    bool bf16_state = false;
 };
 
 // The orthogonalized direction for one matrix g (rows, cols): Newton–Schulz with (a, b, c) = (3.4445, −4.7750, 2.0315)

@@ -86,6 +86,7 @@ std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Co
     if (precision != "bf16" && precision != "f32") throw Error("config: MUON_PRECISION must be bf16 or f32");
     muon.precision = precision == "bf16" ? MuonPrecision::bf16 : MuonPrecision::f32;
     muon.weight_decay = config.has("MUON_WD") ? config.get_double("MUON_WD") : 0.0;
+    muon.bf16_state = config.has("MUON_BF16_STATE") && config.get_bool("MUON_BF16_STATE");
     const std::string order = config.has("MUON_WD_ORDER") ? config.get_string("MUON_WD_ORDER") : "before";
     if (order != "before" && order != "after") throw Error("config: MUON_WD_ORDER must be before or after");
     muon.decay_order = order == "after" ? WeightDecayOrder::after_update : WeightDecayOrder::before_update;

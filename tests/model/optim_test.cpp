@@ -727,3 +727,41 @@ TEST(Schedule, WallclockFractionWarmdown) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// Parallel Muon (S2/S4) keeps bf16 gradients and momentum: the buffer holds bf16 values and the step differs from
+// the fp32-state one only by those roundings.
+TEST(MuonBf16State, MomentumBufferIsBf16Valued) {
+    auto run = [](bool bf16_state) {
+        Tensor w = Tensor::from_values(std::vector<double>(24, 0.5), {4, 6});
+        Tensor g = Tensor::empty({4, 6});
+        for (std::int64_t i = 0; i < 24; ++i) g.set_item(i, 0.1 + 0.0123456789 * static_cast<double>(i));
+        Muon muon;
+        MuonOptions options;
+        options.bf16_state = bf16_state;
+        options.momentum = 0.95;
+        muon.add_group({OptimParam{"w", w, g}}, options);
+        muon.step();
+        muon.step();
+        return std::make_pair(w.to_doubles(), muon.state_tensors());
+    };
+    const auto [bf16_weights, bf16_state] = run(true);
+    const auto [f32_weights, f32_state] = run(false);
+    const Tensor* buffer = nullptr;
+    for (const auto& [name, tensor] : bf16_state) {
+        if (name == "w.momentum_buffer") buffer = &tensor;
+    }
+    ASSERT_NE(buffer, nullptr);
+    for (std::int64_t i = 0; i < buffer->numel(); ++i) {
+        const auto value = static_cast<float>(buffer->item(i));
+        EXPECT_EQ(value, bf16_round(value)) << i;
+    }
+    EXPECT_NE(bf16_weights, f32_weights);
+    // Two steps of lr 0.04 move a weight by at most about 2·0.04·|NS entry|: the two runs stay within that.
+    for (std::size_t i = 0; i < f32_weights.size(); ++i) EXPECT_NEAR(bf16_weights[i], f32_weights[i], 0.1);
+}
+
+}  // namespace
+}  // namespace pgolf

@@ -269,3 +269,56 @@ TEST(Components, FakeQuantIsStraightThrough) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// LN scale: with LN_SCALE on, block ℓ's normalised inputs are multiplied by 1/√(ℓ+1). With every block matrix at
+// zero except block ℓ's, the model with LN scale equals the one without it whose block-ℓ input weights are scaled by
+// that factor (the norms feed only linear maps).
+TEST(Components, LnScaleMultipliesBlockInputsByInverseSqrtDepth) {
+    Config config = config_load_preset("s4-11l-recurrence-prequant", "smoke");
+    config.apply_override("MODEL_DIM=32");
+    config.apply_override("NUM_HEADS=4");
+    config.apply_override("NUM_KV_HEADS=2");
+    config.apply_override("ROPE_DIMS=4");
+    config.apply_override("ROPE_FREQ_DIMS=8");
+    config.apply_override("ROPE_NTK_TRAIN_SEQ_LEN=0");
+    config.apply_override("VE_DIM=0");
+    config.apply_override("VE_BLOCKS=");
+    GptConfig with = GptConfig::from_config(config);
+    with.dtype = DType::f64;
+    GptConfig without = with;
+    without.ln_scale = false;
+    Gpt a(with), b(without);
+    a.initialize(3);
+    b.initialize(3);
+    const std::int64_t layer = 3;
+    const double factor = 1.0 / std::sqrt(static_cast<double>(layer + 1));
+    RandomStream random(4);
+    for (std::size_t i = 0; i < a.parameters().size(); ++i) {
+        const std::string& name = a.parameters()[i].name;
+        Tensor wa = a.parameters()[i].var.value();
+        Tensor wb = b.parameters()[i].var.value();
+        const bool block_matrix = name.rfind("blocks.", 0) == 0 && wa.dim() == 2 && name.find("resid_mix") == std::string::npos;
+        const bool in_layer = name.rfind("blocks." + std::to_string(layer) + ".", 0) == 0;
+        for (std::int64_t k = 0; k < wa.numel(); ++k) {
+            double value = wa.item(k);
+            if (block_matrix) value = in_layer ? 0.3 * random.normal() : 0.0;
+            wa.set_item(k, value);
+            // q, k, v and fc read the (scaled) norms: fold the factor into them for the model without LN scale.
+            const bool reads_norm = in_layer && (name.find("c_q") != std::string::npos || name.find("c_k") != std::string::npos ||
+                                                 name.find("c_v") != std::string::npos || name.find("mlp.fc") != std::string::npos);
+            wb.set_item(k, reads_norm ? value * factor : value);
+        }
+    }
+    Tensor ids = Tensor::empty({1, 6}, DType::i64);
+    for (std::int64_t i = 0; i < 6; ++i) ids.data<std::int64_t>()[i] = 5 + 7 * i;
+    const double loss_a = a.loss(nullptr, ids, ids).value().item(0);
+    const double loss_b = b.loss(nullptr, ids, ids).value().item(0);
+    EXPECT_NEAR(loss_a, loss_b, 1e-12);
+    EXPECT_NE(loss_a, Gpt(without).loss(nullptr, ids, ids).value().item(0));
+}
+
+}  // namespace
+}  // namespace pgolf
