@@ -96,6 +96,13 @@ check encoded-verify 0 "$pgolf" data verify "$work/enc" --tokenizer "$tok" --seq
 # model info: the published parameter count of the baseline, exactly.
 check model-info 0 "$pgolf" model info --preset baseline
 expect_text model-info "$work/out" "17,059,912 (matches the published 17,059,912)"
+for pair in "s1-recursive-4b7l:29,950,082" "s2-growing-recurrence:26,698,335 plus 2,560" "s3-crawler-3f2cx2:38,346,836" \
+  "s4-11l-recurrence-prequant:26,928,220"; do
+  preset=${pair%%:*}
+  check "model-info-$preset" 0 "$pgolf" model info --preset "$preset"
+  expect_text "model-info-$preset" "$work/out" "parameters   ${pair#*:}"
+  expect_text "model-info-$preset" "$work/out" "(matches the published"
+done
 check model-info-json 0 "$pgolf" model info --preset baseline --scale smoke --json
 expect_text model-info-json "$work/out" '"scale": "smoke"'
 check model-info-set 0 "$pgolf" model info --preset baseline --set NUM_LAYERS=11 --keys

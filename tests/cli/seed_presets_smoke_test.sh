@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Each seed preset trains at smoke scale on its shipped data (sp8192 for S3) on the CPU engine: the first loss is
+# ln(vocab), the final validation loss is clearly lower. Usage: seed_presets_smoke_test.sh PGOLF_BINARY SOURCE_DIR
+set -uo pipefail
+pgolf=$1
+cd "$2" || exit 1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+checks=0
+for preset in s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2cx2 s4-11l-recurrence-prequant; do
+  checks=$((checks + 1))
+  if ! "$pgolf" train --preset "$preset" --scale smoke --out "$work/$preset" >"$work/$preset.log" 2>&1; then
+    echo "FAIL $preset: exit non-zero"; tail -3 "$work/$preset.log"; failures=$((failures + 1)); continue
+  fi
+  first=$(grep -oE 'step:1/[0-9]+ train_loss:[0-9.]+' "$work/$preset.log" | cut -d: -f3)
+  final=$(grep -oE 'val_loss:[0-9.]+' "$work/$preset.log" | tail -1 | cut -d: -f2)
+  vocab=$("$pgolf" model info --preset "$preset" --scale smoke --keys | grep '^  VOCAB_SIZE=' | cut -d= -f2)
+  if awk -v x="$first" -v y="$final" -v v="$vocab" 'BEGIN { exit !((x - log(v))^2 < 0.01 && y < log(v) - 1.0) }'; then
+    echo "ok $preset: first train_loss $first, final val_loss $final (ln vocab $(awk -v v="$vocab" 'BEGIN{printf "%.4f", log(v)}'))"
+  else
+    echo "FAIL $preset: first train_loss $first, final val_loss $final"; failures=$((failures + 1))
+  fi
+done
+echo "$((checks - failures)) passed, $failures failed"
+[[ $failures -eq 0 ]]
