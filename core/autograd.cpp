@@ -43,6 +43,18 @@ void Var::accumulate_grad(const Tensor& g) const {
     add_into(node_->grad, g);
 }
 
+void Var::accumulate_grad_slice(std::int64_t index, const Tensor& g) const {
+    if (!node_) throw Error("autograd: use of an undefined Var");
+    const Tensor& value = node_->value;
+    if (value.dim() < 1 || index < 0 || index >= value.size(0) || g.numel() * value.size(0) != value.numel()) {
+        throw Error("autograd: slice gradient of shape " + shape_string(g.shape()) + " for row " +
+                    std::to_string(index) + " of " + shape_string(value.shape()));
+    }
+    if (!node_->grad.defined()) node_->grad = Tensor::zeros(value.shape(), value.dtype());
+    Tensor slice = node_->grad.rows(index, index + 1);  // a view: adding into it updates grad
+    add_into(slice, g.dtype() == value.dtype() ? g.reshape(slice.shape()) : g.to(value.dtype()).reshape(slice.shape()));
+}
+
 void Var::zero_grad() const {
     if (node_) node_->grad = Tensor();
 }

@@ -199,17 +199,17 @@ Var reshape(Tape* tape, const Var& x, const Shape& shape) {
 
 Var row(Tape* tape, const Var& x, std::int64_t index) {
     ProfileScope scope("row");
-    if (x.value().dim() != 2) throw Error("row: expected a 2-D tensor, got " + shape_string(x.shape()));
-    const std::int64_t width = x.value().size(1);
+    if (x.value().dim() < 2) throw Error("row: expected at least 2 axes, got " + shape_string(x.shape()));
+    if (index < 0 || index >= x.value().size(0)) {
+        throw Error("row: index " + std::to_string(index) + " outside " + shape_string(x.shape()));
+    }
+    const Shape slice_shape(x.shape().begin() + 1, x.shape().end());
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(x.value().rows(index, index + 1).reshape({width}), needs);
+    Var y = make_output(x.value().rows(index, index + 1).reshape(slice_shape), needs);
     if (needs) {
-        tape->record([x, y, index, width]() {
+        tape->record([x, y, index]() {
             ProfileScope backward_scope("row backward");
-            if (!y.has_grad()) return;
-            Tensor full = Tensor::zeros(x.shape(), x.value().dtype());
-            full.rows(index, index + 1).copy_from(y.grad().reshape({1, width}));
-            x.accumulate_grad(full);
+            if (y.has_grad()) x.accumulate_grad_slice(index, y.grad());
         });
     }
     return y;

@@ -29,7 +29,8 @@ Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, double scale
 Var permute_0213(Tape* tape, const Var& x);
 // A view with another shape (same element count).
 Var reshape(Tape* tape, const Var& x, const Shape& shape);
-// Row `index` of x: (R, D) as a (D,) view; its gradient lands in that row of x's gradient.
+// x[index] along the first axis as a view (x: (R, …) -> (…)); its gradient lands in that slice of x's gradient.
+// Rows of a (R, D) matrix, slices of a (R, N, K) parameter bank.
 Var row(Tape* tape, const Var& x, std::int64_t index);
 // Per-token NLL of softcapped logits: logits (N, V), targets (N,) i64 -> (N,)
 Var softcap_cross_entropy(Tape* tape, const Var& logits, const Tensor& targets, double cap);

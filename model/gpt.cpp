@@ -142,6 +142,7 @@ GptConfig GptConfig::from_config(const Config& config) {
     gpt.feedback_rank = int_or(config, "FEEDBACK_RANK", 0);
     gpt.jacobian_lambda = double_or(config, "JACOBIAN_LAMBDA", 0.0);
     gpt.feedback_init_std = double_or(config, "FEEDBACK_INIT_STD", 0.0);
+    gpt.parameter_banks = int_or(config, "PARAMETER_BANKS", 0) != 0;
 
     // Schedule checks.
     for (const std::int64_t block : gpt.layer_schedule) {
@@ -316,12 +317,14 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
         bigram_table_ = add_parameter("bigram.table.weight", {c.bigram_buckets, c.bigram_dim}, ParameterGroup::embedding);
         bigram_proj_ = add_parameter("bigram.proj.weight", {d, c.bigram_dim},
                                      c.bigram_scale_init > 0 ? ParameterGroup::scalar : ParameterGroup::matrix);
+        bigram_proj_matrix_ = add_matrix("bigram.proj.weight", bigram_proj_, -1);
         if (c.bigram_scale_init > 0) bigram_scale_ = add_parameter("bigram.scale", {1}, ParameterGroup::scalar);
     }
     if (c.ve_dim > 0) {
         ve_table_ = add_parameter("ve.table.weight", {c.vocab_size, c.ve_dim}, ParameterGroup::embedding);
         ve_proj_ = add_parameter("ve.proj.weight", {c.kv_dim(), c.ve_dim},
                                  c.ve_shared_scale_init > 0 ? ParameterGroup::scalar : ParameterGroup::matrix);
+        ve_proj_matrix_ = add_matrix("ve.proj.weight", ve_proj_, -1);
         if (c.ve_shared_scale_init > 0) ve_shared_scale_ = add_parameter("ve.scale", {1}, ParameterGroup::scalar);
         const std::size_t layers = std::max(c.ve_virtual.size(), c.ve_blocks.size());
         for (std::size_t i = 0; i < layers; ++i) {
@@ -334,16 +337,28 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
         mlp_scales_ = add_parameter("mlp_scales", {num_scale_rows_, d}, ParameterGroup::scalar);
         resid_mixes_ = add_parameter("resid_mixes", {2 * num_scale_rows_, d}, ParameterGroup::scalar);
     }
-    for (std::int64_t i = 0; i < c.num_layers; ++i) {
+    std::size_t qo_bank = 0, kv_bank = 0, up_bank = 0, down_bank = 0;
+    const std::int64_t n = c.num_layers;
+    if (c.parameter_banks) {
+        qo_bank = add_parameter("qo_bank", {2 * n, d, d}, ParameterGroup::matrix);
+        kv_bank = add_parameter("kv_bank", {2 * n, c.kv_dim(), d}, ParameterGroup::matrix);
+        up_bank = add_parameter("mlp_up_bank", {n, hidden, d}, ParameterGroup::matrix);
+        down_bank = add_parameter("mlp_down_bank", {n, d, hidden}, ParameterGroup::matrix);
+    }
+    for (std::int64_t i = 0; i < n; ++i) {
         const std::string prefix = "blocks." + std::to_string(i) + ".";
+        auto matrix = [&](const std::string& name, const Shape& shape, std::size_t bank, std::int64_t slice) {
+            if (c.parameter_banks) return add_matrix(prefix + name, bank, slice);
+            return add_matrix(prefix + name, add_parameter(prefix + name, shape, ParameterGroup::matrix), -1);
+        };
         BlockIndices block{};
-        block.c_q = add_parameter(prefix + "attn.c_q.weight", {d, d}, ParameterGroup::matrix);
-        block.c_k = add_parameter(prefix + "attn.c_k.weight", {c.kv_dim(), d}, ParameterGroup::matrix);
-        block.c_v = add_parameter(prefix + "attn.c_v.weight", {c.kv_dim(), d}, ParameterGroup::matrix);
-        block.proj = add_parameter(prefix + "attn.proj.weight", {d, d}, ParameterGroup::matrix);
+        block.c_q = matrix("attn.c_q.weight", {d, d}, qo_bank, i);
+        block.c_k = matrix("attn.c_k.weight", {c.kv_dim(), d}, kv_bank, i);
+        block.c_v = matrix("attn.c_v.weight", {c.kv_dim(), d}, kv_bank, n + i);
+        block.proj = matrix("attn.proj.weight", {d, d}, qo_bank, n + i);
         block.q_gain = add_parameter(prefix + "attn.q_gain", {c.num_heads}, ParameterGroup::scalar);
-        block.fc = add_parameter(prefix + "mlp.fc.weight", {hidden, d}, ParameterGroup::matrix);
-        block.mlp_proj = add_parameter(prefix + "mlp.proj.weight", {d, hidden}, ParameterGroup::matrix);
+        block.fc = matrix("mlp.fc.weight", {hidden, d}, up_bank, i);
+        block.mlp_proj = matrix("mlp.proj.weight", {d, hidden}, down_bank, i);
         if (!c.scales_per_virtual_layer) {
             block.attn_scale = add_parameter(prefix + "attn_scale", {d}, ParameterGroup::scalar);
             block.mlp_scale = add_parameter(prefix + "mlp_scale", {d}, ParameterGroup::scalar);
@@ -363,16 +378,28 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
         feedback_d_ = add_parameter("feedback.diag", {d}, ParameterGroup::scalar);
     }
     if (!c.tie_embeddings) lm_head_ = add_parameter("lm_head.weight", {c.vocab_size, d}, ParameterGroup::head);
-    fake_quant_.assign(parameters_.size(), false);
-    fake_quant_specs_.resize(parameters_.size());
+    fake_quant_.assign(matrices_.size(), false);
+    fake_quant_specs_.resize(matrices_.size());
+}
+
+std::size_t Gpt::add_matrix(const std::string& name, std::size_t parameter, std::int64_t slice) {
+    matrices_.push_back(MatrixRef{name, parameter, slice});
+    return matrices_.size() - 1;
+}
+
+Tensor Gpt::matrix_value(std::size_t matrix) const {
+    const MatrixRef& ref = matrices_[matrix];
+    const Tensor& value = parameters_[ref.parameter].var.value();
+    if (ref.slice < 0) return value;
+    return value.rows(ref.slice, ref.slice + 1).reshape({value.size(1), value.size(2)});
 }
 
 void Gpt::initialize(std::uint64_t seed) {
     const GptConfig& c = config_;
     RandomStream random(seed);
     auto value = [&](std::size_t index) -> Tensor { return parameters_[index].var.value(); };  // storage handle
-    auto init_matrix = [&](std::size_t index) {
-        Tensor w = value(index);
+    auto init_matrix = [&](std::size_t matrix) {
+        Tensor w = matrix_value(matrix);
         if (c.matrix_init == MatrixInit::orthogonal) {
             init_orthogonal(w, random);
         } else {
@@ -418,10 +445,10 @@ void Gpt::initialize(std::uint64_t seed) {
         init_matrix(block.c_q);
         init_matrix(block.c_k);
         init_matrix(block.c_v);
-        value(block.proj).zero();
+        matrix_value(block.proj).zero();
         value(block.q_gain).fill(c.qk_gain_init);
         init_matrix(block.fc);
-        value(block.mlp_proj).zero();
+        matrix_value(block.mlp_proj).zero();
         if (!c.scales_per_virtual_layer) {
             value(block.attn_scale).fill(1.0);
             value(block.mlp_scale).fill(1.0);
@@ -485,30 +512,37 @@ double Gpt::training_flops_per_token(std::int64_t seq_len, std::int64_t passes) 
 }
 
 void Gpt::set_fake_quant(const std::vector<std::pair<std::string, FakeQuantSpec>>& targets) {
-    std::vector<bool> enabled(parameters_.size(), false);
-    std::vector<FakeQuantSpec> specs(parameters_.size());
+    std::vector<bool> enabled(matrices_.size(), false);
+    std::vector<FakeQuantSpec> specs(matrices_.size());
     for (const auto& [name, spec] : targets) {
         bool found = false;
-        for (std::size_t i = 0; i < parameters_.size(); ++i) {
-            if (parameters_[i].name != name) continue;
-            if (parameters_[i].var.value().dim() != 2) throw Error("fake quant: " + name + " is not a matrix");
+        for (std::size_t i = 0; i < matrices_.size(); ++i) {
+            if (matrices_[i].name != name) continue;
             enabled[i] = true;
             specs[i] = spec;
             found = true;
         }
-        if (!found) throw Error("fake quant: model has no parameter named " + name);
+        if (!found) throw Error("fake quant: model has no weight matrix named " + name);
     }
     fake_quant_ = std::move(enabled);
     fake_quant_specs_ = std::move(specs);
+}
+
+std::vector<std::pair<std::string, std::int64_t>> Gpt::weight_matrices() const {
+    std::vector<std::pair<std::string, std::int64_t>> matrices;
+    for (std::size_t i = 0; i < matrices_.size(); ++i) matrices.emplace_back(matrices_[i].name, matrix_value(i).numel());
+    return matrices;
 }
 
 std::size_t Gpt::fake_quant_count() const {
     return static_cast<std::size_t>(std::count(fake_quant_.begin(), fake_quant_.end(), true));
 }
 
-Var Gpt::weight(Tape* tape, std::size_t index) const {
-    if (fake_quant_[index]) return ag::fake_quantize(tape, param(index), fake_quant_specs_[index]);
-    return param(index);
+Var Gpt::weight(Tape* tape, std::size_t matrix) const {
+    const MatrixRef& ref = matrices_[matrix];
+    Var w = ref.slice < 0 ? param(ref.parameter) : ag::row(tape, param(ref.parameter), ref.slice);
+    if (fake_quant_[matrix]) return ag::fake_quantize(tape, w, fake_quant_specs_[matrix]);
+    return w;
 }
 
 namespace {
@@ -539,7 +573,7 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     Var x = ag::embedding(tape, param(tok_emb_), inputs);
     if (c.bigram_buckets > 0) {
         const Tensor buckets = bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash);
-        Var bigram = ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_));
+        Var bigram = ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_matrix_));
         if (c.bigram_scale_init > 0) bigram = scale_by(tape, bigram, param(bigram_scale_));
         x = ag::add(tape, x, bigram);
     }
@@ -548,7 +582,7 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     const Var x0 = x;
     Var value_embedding;
     if (c.ve_dim > 0) {
-        value_embedding = ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_));
+        value_embedding = ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_matrix_));
         if (c.ve_shared_scale_init > 0) value_embedding = scale_by(tape, value_embedding, param(ve_shared_scale_));
     }
 

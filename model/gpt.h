@@ -69,6 +69,9 @@ struct GptConfig {
     bool ln_scale = false;            // norms multiplied by 1/√(ℓ+1), ℓ the physical block index
     bool leaky_relu = false;          // LeakyReLU(0.5)² instead of relu²
     MatrixInit matrix_init = MatrixInit::uniform;
+    // S2/S4 store same-shape block matrices together: qo_bank (2n, d, d) = Q then out, kv_bank (2n, kv, d) = K then V,
+    // mlp_up_bank (n, hidden, d), mlp_down_bank (n, d, hidden); Muon orthogonalizes each slice.
+    bool parameter_banks = false;
 
     std::int64_t residual_alpha_size = 0;  // α vector length; 0: none
     double residual_alpha_init = 0.5;
@@ -143,17 +146,29 @@ public:
     // forward pass with a straight-through gradient. Empty: off.
     void set_fake_quant(const std::vector<std::pair<std::string, FakeQuantSpec>>& targets);
     std::size_t fake_quant_count() const;
+    // Every weight matrix the forward pass multiplies by (the reference's CastedLinear weights): (name, elements).
+    std::vector<std::pair<std::string, std::int64_t>> weight_matrices() const;
 
     void zero_grad();
 
 private:
+    // A weight matrix as the forward pass uses it: a whole parameter, or one slice of a bank. Named with the
+    // unbanked reference name (blocks.3.attn.c_q.weight) either way; QAT targets use these names.
+    struct MatrixRef {
+        std::string name;
+        std::size_t parameter = 0;
+        std::int64_t slice = -1;
+    };
     struct BlockIndices {
-        std::size_t c_q, c_k, c_v, proj, q_gain, fc, mlp_proj;
+        std::size_t c_q, c_k, c_v, proj, fc, mlp_proj;  // into matrices_
+        std::size_t q_gain = 0;
         std::size_t attn_scale = 0, mlp_scale = 0, resid_mix = 0;  // per-physical mode only
     };
     std::size_t add_parameter(const std::string& name, const Shape& shape, ParameterGroup group);
+    std::size_t add_matrix(const std::string& name, std::size_t parameter, std::int64_t slice);
     const Var& param(std::size_t index) const { return parameters_[index].var; }
-    Var weight(Tape* tape, std::size_t index) const;  // fake-quantized when QAT covers it
+    Tensor matrix_value(std::size_t matrix) const;  // a view on the matrix's storage
+    Var weight(Tape* tape, std::size_t matrix) const;  // fake-quantized when QAT covers it
     Var forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, Var* core_in, Var* core_out) const;
 
     GptConfig config_;
@@ -171,7 +186,9 @@ private:
     std::size_t smear_ = 0;
     std::size_t alpha_ = 0;
     std::size_t feedback_v_ = 0, feedback_u_ = 0, feedback_d_ = 0;
-    std::vector<bool> fake_quant_;  // per parameter
+    std::vector<MatrixRef> matrices_;
+    std::size_t bigram_proj_matrix_ = 0, ve_proj_matrix_ = 0;
+    std::vector<bool> fake_quant_;  // per matrix
     std::vector<FakeQuantSpec> fake_quant_specs_;
 };
 

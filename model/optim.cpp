@@ -52,9 +52,9 @@ void optim_check_param(const OptimParam& param, const char* optimizer, bool matr
     if (param.value.device() != Device::cpu) {
         throw Error(optim_param_label(optimizer, param.name) + " is not on the CPU");
     }
-    if (matrix_only && param.value.dim() != 2) {
+    if (matrix_only && param.value.dim() != 2 && param.value.dim() != 3) {
         throw Error(optim_param_label(optimizer, param.name) + " has shape " + shape_string(param.value.shape()) +
-                    "; Muon takes 2-D matrices only");
+                    "; Muon takes 2-D matrices or 3-D banks of them only");
     }
     optim_check_grad(param, optimizer);
 }
@@ -309,8 +309,11 @@ void Muon::step() {
             OptimParam& param = group.params[index];
             if (!param.grad.defined()) continue;
             optim_check_grad(param, "muon");
-            const std::int64_t rows = param.value.size(0);
-            const std::int64_t cols = param.value.size(1);
+            // A 3-D parameter is a bank of same-shape matrices (S2/S4): Newton–Schulz runs per slice, as the batched
+            // reference does.
+            const bool bank = param.value.dim() == 3;
+            const std::int64_t rows = param.value.size(bank ? 1 : 0);
+            const std::int64_t cols = param.value.size(bank ? 2 : 1);
             const std::int64_t count = param.value.numel();
             if (count == 0) continue;
             const float* grad = param.grad.data<float>();
@@ -333,7 +336,17 @@ void Muon::step() {
                     update[i] = options.nesterov ? grad[i] + momentum * buffer[i] : buffer[i];
                 }
             }
-            optim_newton_schulz_in_place(update, rows, cols, options.backend_steps, options.precision);
+            if (bank) {
+                const std::int64_t slice = rows * cols;
+                std::vector<float> matrix(static_cast<std::size_t>(slice));
+                for (std::int64_t offset = 0; offset < count; offset += slice) {
+                    std::copy(update.begin() + offset, update.begin() + offset + slice, matrix.begin());
+                    optim_newton_schulz_in_place(matrix, rows, cols, options.backend_steps, options.precision);
+                    std::copy(matrix.begin(), matrix.end(), update.begin() + offset);
+                }
+            } else {
+                optim_newton_schulz_in_place(update, rows, cols, options.backend_steps, options.precision);
+            }
             // The reference scales the bf16 result in place and stages it in a bf16 buffer, so the applied update is
             // bf16-valued in bf16 mode.
             const auto scale =

@@ -117,15 +117,14 @@ std::vector<std::pair<std::string, FakeQuantSpec>> trainer_qat_targets(const Gpt
     std::vector<std::pair<std::string, FakeQuantSpec>> targets;
     if (!late) {
         const FakeQuantSpec spec{-32, 31, 31.0, 1e-8};
-        for (const Parameter& parameter : model.parameters()) {
-            const bool matrix = parameter.group == ParameterGroup::matrix || parameter.name == "bigram.proj.weight";
-            if (matrix && parameter.var.value().numel() > min_numel) targets.emplace_back(parameter.name, spec);
+        for (const auto& [name, elements] : model.weight_matrices()) {
+            if (elements > min_numel) targets.emplace_back(name, spec);
         }
         return targets;
     }
     const FakeQuantSpec small{-32, 31, 31.0, 1.0 / 31.0};
-    for (const char* name : {"bigram.proj.weight", "ve.proj.weight"}) {
-        if (model.has_parameter(name)) targets.emplace_back(name, small);
+    for (const auto& [name, elements] : model.weight_matrices()) {
+        if (name == "bigram.proj.weight" || name == "ve.proj.weight") targets.emplace_back(name, small);
     }
     const FakeQuantSpec core{-31, 31, 31.0, 1.0 / 31.0};
     for (const std::int64_t block : model.config().recurrent_core) {

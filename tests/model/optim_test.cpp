@@ -632,7 +632,7 @@ TEST(OptimErrors, OneLineNamingTheParameter) {
                                Muon muon;
                                muon.add_group({{"skip_weights", Tensor::zeros({5}), Tensor::zeros({5})}}, {});
                            }),
-                           "muon: parameter 'skip_weights' has shape (5); Muon takes 2-D matrices only");
+                           "muon: parameter 'skip_weights' has shape (5); Muon takes 2-D matrices or 3-D banks of them only");
     expect_one_line_naming(error_of([] {
                                Sgd sgd;
                                sgd.add_group({{"tok_emb", Tensor::zeros({4, 4}, DType::bf16), Tensor()}}, {});
@@ -761,6 +761,39 @@ TEST(MuonBf16State, MomentumBufferIsBf16Valued) {
     EXPECT_NE(bf16_weights, f32_weights);
     // Two steps of lr 0.04 move a weight by at most about 2·0.04·|NS entry|: the two runs stay within that.
     for (std::size_t i = 0; i < f32_weights.size(); ++i) EXPECT_NEAR(bf16_weights[i], f32_weights[i], 0.1);
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// A 3-D bank is updated exactly as its slices would be one by one (the batched Newton–Schulz of S2/S4).
+TEST(MuonBank, BankStepEqualsPerSliceSteps) {
+    Tensor bank = Tensor::empty({3, 4, 6});
+    Tensor bank_grad = Tensor::empty({3, 4, 6});
+    for (std::int64_t i = 0; i < bank.numel(); ++i) {
+        bank.set_item(i, std::sin(0.37 * static_cast<double>(i)));
+        bank_grad.set_item(i, std::cos(0.11 * static_cast<double>(i)));
+    }
+    std::vector<Tensor> slices, slice_grads;
+    for (std::int64_t s = 0; s < 3; ++s) {
+        slices.push_back(bank.rows(s, s + 1).reshape({4, 6}).clone());
+        slice_grads.push_back(bank_grad.rows(s, s + 1).reshape({4, 6}).clone());
+    }
+    Muon banked, separate;
+    banked.add_group({OptimParam{"bank", bank, bank_grad}}, MuonOptions{});
+    std::vector<OptimParam> params;
+    for (std::size_t s = 0; s < 3; ++s) params.push_back(OptimParam{"m" + std::to_string(s), slices[s], slice_grads[s]});
+    separate.add_group(params, MuonOptions{});
+    banked.step();
+    banked.step();
+    separate.step();
+    separate.step();
+    for (std::int64_t s = 0; s < 3; ++s) {
+        EXPECT_EQ(bank.rows(s, s + 1).reshape({4, 6}).to_doubles(), slices[static_cast<std::size_t>(s)].to_doubles());
+    }
 }
 
 }  // namespace

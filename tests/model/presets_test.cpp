@@ -286,6 +286,7 @@ TEST(Components, LnScaleMultipliesBlockInputsByInverseSqrtDepth) {
     config.apply_override("ROPE_NTK_TRAIN_SEQ_LEN=0");
     config.apply_override("VE_DIM=0");
     config.apply_override("VE_BLOCKS=");
+    config.apply_override("PARAMETER_BANKS=0");  // per-layer matrices, so the test can scale one layer's
     GptConfig with = GptConfig::from_config(config);
     with.dtype = DType::f64;
     GptConfig without = with;
@@ -318,6 +319,44 @@ TEST(Components, LnScaleMultipliesBlockInputsByInverseSqrtDepth) {
     const double loss_b = b.loss(nullptr, ids, ids).value().item(0);
     EXPECT_NEAR(loss_a, loss_b, 1e-12);
     EXPECT_NE(loss_a, Gpt(without).loss(nullptr, ids, ids).value().item(0));
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+TEST(Presets, S2AndS4StoreBlockMatricesInBanks) {
+    for (const char* name : {"s2-growing-recurrence", "s4-11l-recurrence-prequant"}) {
+        Gpt model(GptConfig::from_config(config_load_preset(name, "full")));
+        EXPECT_EQ(model.parameter("qo_bank").var.shape(), (Shape{22, 512, 512})) << name;
+        EXPECT_EQ(model.parameter("kv_bank").var.shape(), (Shape{22, 256, 512})) << name;
+        EXPECT_EQ(model.parameter("mlp_up_bank").var.shape(), (Shape{11, 1536, 512})) << name;
+        EXPECT_EQ(model.parameter("mlp_down_bank").var.shape(), (Shape{11, 512, 1536})) << name;
+        EXPECT_FALSE(model.has_parameter("blocks.0.attn.c_q.weight")) << name;
+        // The matrices keep their unbanked names for QAT scopes (and, later, export).
+        const auto matrices = model.weight_matrices();
+        EXPECT_EQ(matrices.size(), 11u * 6u + 2u) << name;
+        EXPECT_NO_THROW(model.set_fake_quant({{"blocks.5.attn.c_q.weight", FakeQuantSpec{-31, 31, 31.0, 1.0 / 31}}}));
+        EXPECT_EQ(model.fake_quant_count(), 1u);
+        EXPECT_THROW(model.set_fake_quant({{"blocks.11.attn.c_q.weight", FakeQuantSpec{}}}), Error);
+    }
+}
+
+TEST(Presets, BankedAndUnbankedModelsComputeTheSameLoss) {
+    Config config = config_load_preset("s4-11l-recurrence-prequant", "smoke");
+    GptConfig banked = GptConfig::from_config(config);
+    banked.dtype = DType::f64;
+    GptConfig plain = banked;
+    plain.parameter_banks = false;
+    Gpt a(banked), b(plain);
+    a.initialize(9);
+    b.initialize(9);  // the same random stream in the same order: identical weights, different storage
+    Tensor ids = Tensor::empty({1, 8}, DType::i64);
+    for (std::int64_t i = 0; i < 8; ++i) ids.data<std::int64_t>()[i] = 3 + 11 * i;
+    EXPECT_NEAR(a.loss(nullptr, ids, ids).value().item(0), b.loss(nullptr, ids, ids).value().item(0), 1e-12);
+    EXPECT_EQ(a.parameter_count(), b.parameter_count());
 }
 
 }  // namespace
