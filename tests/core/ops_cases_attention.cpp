@@ -14,6 +14,7 @@
 #endif
 
 #include "core/error.h"
+#include "tests/core/test_util.h"
 #include "core/ops/attention.h"
 #include "core/ops/rope.h"
 #include "tests/core/op_harness.h"
@@ -118,35 +119,9 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
     return worst;
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
 
-std::string error_message(const std::function<void()>& call) {
-    try {
-        call();
-    } catch (const Error& error) {
-        return error.what();
-    }
-    return "(no error)";
-}
 
-// Flat index into a contiguous (B, H, T, Dh) tensor.
-std::int64_t index4(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t d) {
-    return ((b * t.size(1) + h) * t.size(2) + i) * t.size(3) + d;
-}
 
-// Copies KV head h / group into head h: torch's repeat_interleave layout for GQA.
-Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group) {
-    const std::int64_t B = kv.size(0), Hkv = kv.size(1), T = kv.size(2), Dh = kv.size(3);
-    Tensor repeated = Tensor::empty({B, Hkv * group, T, Dh}, kv.dtype());
-    for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t h = 0; h < Hkv * group; ++h)
-            for (std::int64_t i = 0; i < T; ++i)
-                for (std::int64_t d = 0; d < Dh; ++d)
-                    repeated.set_item(index4(repeated, b, h, i, d), kv.item(index4(kv, b, h / group, i, d)));
-    return repeated;
-}
 
 // Sums heads h·group … h·group + group − 1 into head h: the gradient of repeat_kv_heads.
 Tensor sum_head_groups(const Tensor& grad, std::int64_t group) {

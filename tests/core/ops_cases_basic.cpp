@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "tests/core/test_util.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/embedding.h"
 #include "core/ops/linear.h"
@@ -19,6 +20,8 @@
 
 namespace pgolf {
 namespace {
+
+using test::bitwise_equal;
 
 using test::op_harness_random;
 using test::op_harness_random_ids;
@@ -461,10 +464,6 @@ template <typename F> auto with_threads(int threads, F f) {
     return result;
 }
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-           std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
 
 TEST(OpsBasic, ReductionsAreBitwiseIndependentOfThreadCount) {
     // Large enough that every op crosses its parallel threshold and splits its reduction into several chunks.

@@ -2,10 +2,13 @@
 #include "tests/core/test_util.h"
 
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <stdexcept>
+
+#include "core/error.h"
 
 namespace pgolf::test {
 
@@ -26,6 +29,34 @@ TemporaryFolder::TemporaryFolder() {
 TemporaryFolder::~TemporaryFolder() {
     std::error_code ignored;
     std::filesystem::remove_all(root_, ignored);
+}
+
+bool bitwise_equal(const Tensor& a, const Tensor& b) {
+    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
+}
+
+std::string error_message(const std::function<void()>& call) {
+    try {
+        call();
+    } catch (const Error& error) {
+        return error.what();
+    }
+    return "(no error)";
+}
+
+std::int64_t index4(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t d) {
+    return ((b * t.size(1) + h) * t.size(2) + i) * t.size(3) + d;
+}
+
+Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group) {
+    const std::int64_t batch = kv.size(0), kv_heads = kv.size(1), length = kv.size(2), head_dim = kv.size(3);
+    Tensor repeated = Tensor::empty({batch, kv_heads * group, length, head_dim}, kv.dtype());
+    for (std::int64_t b = 0; b < batch; ++b)
+        for (std::int64_t h = 0; h < kv_heads * group; ++h)
+            for (std::int64_t i = 0; i < length; ++i)
+                for (std::int64_t d = 0; d < head_dim; ++d)
+                    repeated.set_item(index4(repeated, b, h, i, d), kv.item(index4(kv, b, h / group, i, d)));
+    return repeated;
 }
 
 void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes) {

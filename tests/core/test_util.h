@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
+
+#include "core/tensor.h"
 
 namespace pgolf::test {
 
@@ -27,6 +30,15 @@ public:
 private:
     std::string root_;
 };
+
+// Same shape, dtype and bytes.
+bool bitwise_equal(const Tensor& a, const Tensor& b);
+// The message of the pgolf::Error that call throws, or "(no error)".
+std::string error_message(const std::function<void()>& call);
+// Flat index into a contiguous (B, H, T, Dh) tensor.
+std::int64_t index4(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t d);
+// Copies KV head h / group into head h (torch's repeat_interleave layout for GQA): (B, Hkv, T, Dh) -> (B, Hkv·group, T, Dh).
+Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group);
 
 void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
 std::vector<std::uint8_t> test_read_file(const std::string& path);

@@ -16,22 +16,15 @@
 #endif
 
 #include "core/error.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
 
-std::string error_message(const std::function<void()>& call) {
-    try {
-        call();
-    } catch (const Error& error) {
-        return error.what();
-    }
-    return "(no error)";
-}
+using test::bitwise_equal;
+using test::error_message;
 
-bool bitwise_equal(const Tensor& a, const Tensor& b) {
-    return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
-}
+
 
 // max |G − expected_diagonal·I| for the Gram matrix of w's rows (by_rows) or columns, w viewed as (rows, cols).
 double gram_error(const Tensor& w, bool by_rows, double expected_diagonal) {
