@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample data: install, build, check the sp1024 sample shards (the validation split's token
-# count, scored targets at T = 1024, byte count and tokens per byte), show the baseline preset, then train its smoke
+# count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then train the baseline's smoke
 # scale on the CPU engine (about 80 s on 2 cores) into runs/demo-smoke.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -14,4 +14,5 @@ run --version
 run data inspect data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin
 run data verify data/datasets/fineweb10B_sp1024_mini --tokenizer data/tokenizers/fineweb_1024_bpe.model --seq-len 1024
 run model info --preset baseline
+run model info --preset s2-growing-recurrence
 run train --preset baseline --scale smoke --seed 1337 --out runs/demo-smoke
