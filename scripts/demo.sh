@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The main job on the shipped sample data: install, build, check the sp1024 sample shards (the validation split's token
-# count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then train the baseline's smoke
-# scale on the CPU engine (about 80 s on 2 cores) into runs/demo-smoke.
+# The main job on the shipped sample data: install, build, check the sp1024 sample shards (the validation split's
+# token count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then
+# train the baseline's smoke scale on the CPU engine (about 80 s on 2 cores) into runs/demo-smoke.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
