@@ -110,19 +110,6 @@ const bool registered_attention = op_harness_register("attention", [] {
 
 // ---- helpers ----
 
-double max_abs_difference(const Tensor& a, const Tensor& b) {
-    EXPECT_EQ(a.shape(), b.shape());
-    double worst = 0.0;
-    for (std::int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i) {
-        worst = std::max(worst, std::abs(a.item(i) - b.item(i)));
-    }
-    return worst;
-}
-
-
-
-
-
 // Sums heads h·group … h·group + group − 1 into head h: the gradient of repeat_kv_heads.
 Tensor sum_head_groups(const Tensor& grad, std::int64_t group) {
     const std::int64_t B = grad.size(0), H = grad.size(1), T = grad.size(2), Dh = grad.size(3);

@@ -74,21 +74,6 @@ const bool registered_smear = op_harness_register("smear", [] {
     };
 });
 
-// ---- helpers ----
-
-
-
-
-
-double max_abs_difference(const Tensor& a, const Tensor& b) {
-    EXPECT_EQ(a.shape(), b.shape());
-    double worst = 0.0;
-    for (std::int64_t i = 0; i < std::min(a.numel(), b.numel()); ++i) {
-        worst = std::max(worst, std::abs(a.item(i) - b.item(i)));
-    }
-    return worst;
-}
-
 // ---- XSA ----
 
 TEST(XsaTest, OutputIsOrthogonalToTheOwnValue) {

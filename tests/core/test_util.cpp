@@ -1,7 +1,10 @@
 // Test helpers shared by the core suites.
 #include "tests/core/test_util.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -29,6 +32,13 @@ TemporaryFolder::TemporaryFolder() {
 TemporaryFolder::~TemporaryFolder() {
     std::error_code ignored;
     std::filesystem::remove_all(root_, ignored);
+}
+
+double max_abs_difference(const Tensor& a, const Tensor& b) {
+    if (a.shape() != b.shape()) return std::numeric_limits<double>::infinity();
+    double worst = 0.0;
+    for (std::int64_t i = 0; i < a.numel(); ++i) worst = std::max(worst, std::abs(a.item(i) - b.item(i)));
+    return worst;
 }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {

@@ -31,6 +31,8 @@ private:
     std::string root_;
 };
 
+// Largest |a − b| over the elements; infinity when the shapes differ.
+double max_abs_difference(const Tensor& a, const Tensor& b);
 // Same shape, dtype and bytes.
 bool bitwise_equal(const Tensor& a, const Tensor& b);
 // The message of the pgolf::Error that call throws, or "(no error)".
