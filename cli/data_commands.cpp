@@ -40,10 +40,13 @@ struct EncodeArguments {
 };
 
 nlohmann::json data_summary_json(const ShardSummary& shard) {
-    return {{"path", shard.path},         {"file_bytes", shard.file_bytes},
-            {"tokens", shard.tokens},     {"documents", shard.documents},
+    return {{"path", shard.path},
+            {"file_bytes", shard.file_bytes},
+            {"tokens", shard.tokens},
+            {"documents", shard.documents},
             {"starts_with_bos", shard.starts_with_bos},
-            {"min_id", shard.min_id},     {"max_id", shard.max_id},
+            {"min_id", shard.min_id},
+            {"max_id", shard.max_id},
             {"sha256", shard.sha256}};
 }
 
@@ -63,9 +66,9 @@ void data_run_inspect(const InspectArguments& args) {
                   << "  tokens       " << format_count(shard.tokens) << "\n"
                   << "  file bytes   " << format_count(shard.file_bytes) << "\n"
                   << "  documents    " << format_count(shard.documents)
-                  << (shard.tokens == 0          ? ""
-                      : shard.starts_with_bos    ? " (starts at a document boundary)"
-                                                 : " (+1 cut document at the start)")
+                  << (shard.tokens == 0       ? ""
+                      : shard.starts_with_bos ? " (starts at a document boundary)"
+                                              : " (+1 cut document at the start)")
                   << "\n"
                   << "  vocab range  "
                   << (shard.tokens == 0 ? std::string("(no tokens)")
@@ -170,8 +173,8 @@ void data_commands_register(CLI::App& app) {
     data->require_subcommand(1);
 
     auto inspect = std::make_shared<InspectArguments>();
-    CLI::App* inspect_command = data->add_subcommand(
-        "inspect", "Validate shards and print tokens, documents, vocab range and sha256 of each");
+    CLI::App* inspect_command =
+        data->add_subcommand("inspect", "Validate shards and print tokens, documents, vocab range and sha256 of each");
     inspect_command->add_option("files", inspect->files, "Shard files (.bin)")->required();
     inspect_command->add_option("--bos-id", inspect->bos_id, "Token id that starts every document")
         ->capture_default_str();
@@ -196,15 +199,17 @@ void data_commands_register(CLI::App& app) {
     auto encode = std::make_shared<EncodeArguments>();
     CLI::App* encode_command = data->add_subcommand(
         "encode", "Encode text (plain or JSONL with a \"text\" field) into shards: [BOS] + ids per document");
-    encode_command->add_option("inputs", encode->inputs, "Text files: .jsonl/.ndjson (one document per line) or "
-                                                         "plain text (one document per file)")
+    encode_command
+        ->add_option("inputs", encode->inputs,
+                     "Text files: .jsonl/.ndjson (one document per line) or "
+                     "plain text (one document per file)")
         ->required();
     encode_command->add_option("--tokenizer", encode->tokenizer, "SentencePiece .model file")->required();
-    encode_command->add_option("--out", encode->output, "Output folder for fineweb_{val,train}_NNNNNN.bin")
-        ->required();
+    encode_command->add_option("--out", encode->output, "Output folder for fineweb_{val,train}_NNNNNN.bin")->required();
     encode_command->add_option("--format", encode->format, "auto, plain or jsonl")->capture_default_str();
-    encode_command->add_option("--val-docs", encode->val_documents,
-                               "The first N documents go to val, the rest to train ('all': every document)")
+    encode_command
+        ->add_option("--val-docs", encode->val_documents,
+                     "The first N documents go to val, the rest to train ('all': every document)")
         ->capture_default_str();
     encode_command->add_option("--shard-tokens", encode->shard_tokens, "Tokens per shard")->capture_default_str();
     encode_command->add_flag("--force", encode->force, "Replace shards already in the output folder");

@@ -6,7 +6,7 @@
 
 namespace pgolf {
 
-std::string format_count(std::int64_t value);   // 1234567 -> "1,234,567"
+std::string format_count(std::int64_t value);  // 1234567 -> "1,234,567"
 std::string format_fixed(double value, int decimals);
 
 }  // namespace pgolf

@@ -66,8 +66,8 @@ void model_run_info(const InfoArguments& args) {
     }
     const std::map<std::string, std::string> optimizer_of = {
         {"embedding", "Adam, lr " + format_fixed(config.get_bool("TIE_EMBEDDINGS") ? config.get_double("TIED_EMBED_LR")
-                                                                                    : config.get_double("EMBED_LR"),
-                                                   3)},
+                                                                                   : config.get_double("EMBED_LR"),
+                                                 3)},
         {"head", "Adam, lr " + format_fixed(config.get_double("HEAD_LR"), 3)},
         {"matrix", "Muon, lr " + format_fixed(config.get_double("MATRIX_LR"), 3)},
         {"scalar", "Adam, lr " + format_fixed(config.get_double("SCALAR_LR"), 3)},
@@ -76,7 +76,8 @@ void model_run_info(const InfoArguments& args) {
     std::int64_t excluded = 0;
     if (!preset.published_exclude_prefix.empty()) {
         for (const Parameter& parameter : model.parameters()) {
-            if (parameter.name.rfind(preset.published_exclude_prefix, 0) == 0) excluded += parameter.var.value().numel();
+            if (parameter.name.rfind(preset.published_exclude_prefix, 0) == 0)
+                excluded += parameter.var.value().numel();
         }
     }
     const std::int64_t comparable = model.parameter_count() - excluded;
@@ -96,10 +97,13 @@ void model_run_info(const InfoArguments& args) {
             out["groups"][name] = {{"parameters", group.elements}, {"tensors", group.tensors}};
         }
         for (const VirtualLayer& layer : plan) {
-            out["layer_schedule"].push_back({{"block", layer.block}, {"push_skip", layer.push_skip},
-                                             {"pop_skip_row", layer.pop_skip_row}, {"xsa", layer.xsa},
+            out["layer_schedule"].push_back({{"block", layer.block},
+                                             {"push_skip", layer.push_skip},
+                                             {"pop_skip_row", layer.pop_skip_row},
+                                             {"xsa", layer.xsa},
                                              {"value_embedding", layer.ve_index >= 0},
-                                             {"alpha", layer.alpha_index}, {"core_pass", layer.core_pass}});
+                                             {"alpha", layer.alpha_index},
+                                             {"core_pass", layer.core_pass}});
         }
         std::cout << out.dump(2) << "\n";
         return;
@@ -121,8 +125,8 @@ void model_run_info(const InfoArguments& args) {
     }
     std::cout << "schedule     [";
     for (std::size_t i = 0; i < plan.size(); ++i) std::cout << (i ? ", " : "") << plan[i].block;
-    std::cout << "] (virtual layer -> physical block" << (model.config().recurrent_core.empty() ? "" : ", at EVAL_PASSES")
-              << ")\n";
+    std::cout << "] (virtual layer -> physical block"
+              << (model.config().recurrent_core.empty() ? "" : ", at EVAL_PASSES") << ")\n";
     for (std::size_t v = 0; v < plan.size(); ++v) {
         const VirtualLayer& layer = plan[v];
         std::string notes;
@@ -135,11 +139,12 @@ void model_run_info(const InfoArguments& args) {
         std::printf("  v%-3zu block %-3lld%s\n", v, static_cast<long long>(layer.block), notes.c_str());
     }
     std::cout << std::flush;
-    std::cout << "flops/token  " << format_count(static_cast<std::int64_t>(flops)) << " (training, 6N + attention at T="
-              << seq_len << ")\n"
+    std::cout << "flops/token  " << format_count(static_cast<std::int64_t>(flops))
+              << " (training, 6N + attention at T=" << seq_len << ")\n"
               << "config       " << config.digest() << "\n";
     if (args.keys) {
-        for (const auto& [key, value] : config.values().items()) std::cout << "  " << key << "=" << value.dump() << "\n";
+        for (const auto& [key, value] : config.values().items())
+            std::cout << "  " << key << "=" << value.dump() << "\n";
     }
 }
 
@@ -227,12 +232,12 @@ void model_run_bench(const BenchArguments& args) {
               << " (training FLOPs per token x tokens/s)\n"
               << "sgemm GFLOP/s  " << format_fixed(sgemm, 2) << " (this machine, " << micro_tokens << "x"
               << shape.mlp_mult * shape.model_dim << "x" << shape.model_dim << ", measured in this run)\n"
-              << "whole step     " << format_fixed(100.0 * result.model_gflops_per_second / sgemm, 1)
-              << "% of sgemm\n";
+              << "whole step     " << format_fixed(100.0 * result.model_gflops_per_second / sgemm, 1) << "% of sgemm\n";
     if (matmul_seconds > 0) {
         const double matmul_gflops = matmul_flops / matmul_seconds / 1e9;
-        std::cout << "matmul part    " << format_fixed(matmul_gflops, 2) << " GFLOP/s = "
-                  << format_fixed(100.0 * matmul_gflops / sgemm, 1) << "% of sgemm (linear forward + backward)\n";
+        std::cout << "matmul part    " << format_fixed(matmul_gflops, 2)
+                  << " GFLOP/s = " << format_fixed(100.0 * matmul_gflops / sgemm, 1)
+                  << "% of sgemm (linear forward + backward)\n";
     }
     std::cout << "\nwhere the time goes (profiled ops, " << format_fixed(total_seconds, 2) << " s):\n";
     for (const ProfileEntry& entry : entries) {
@@ -270,8 +275,8 @@ void model_commands_register(CLI::App& app) {
     CLI::App* bench = app.add_subcommand("bench", "Benchmarks (ratios measured in one run)");
     bench->require_subcommand(1);
     auto bench_train = std::make_shared<BenchArguments>();
-    CLI::App* bench_train_command = bench->add_subcommand(
-        "train", "Training throughput (tokens/s, GFLOP/s) next to this machine's sgemm rate");
+    CLI::App* bench_train_command =
+        bench->add_subcommand("train", "Training throughput (tokens/s, GFLOP/s) next to this machine's sgemm rate");
     model_add_preset_options(bench_train_command, bench_train->preset);
     bench_train_command->add_option("--data", bench_train->data, "Dataset folder (default: the preset's DATA_PATH)");
     bench_train_command->add_option("--tokenizer", bench_train->tokenizer, "SentencePiece model");

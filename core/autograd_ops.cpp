@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "core/error.h"
-#include "core/profile.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/embedding.h"
 #include "core/ops/fake_quant.h"
@@ -15,6 +14,7 @@
 #include "core/ops/norm.h"
 #include "core/ops/smear.h"
 #include "core/ops/xsa.h"
+#include "core/profile.h"
 
 namespace pgolf::ag {
 
@@ -241,8 +241,8 @@ Var mean(Tape* tape, const Var& x) {
         tape->record([x, y, count]() {
             ProfileScope backward_scope("mean backward");
             if (!y.has_grad()) return;
-            x.accumulate_grad(Tensor::full(x.shape(), y.grad().item(0) / static_cast<double>(count),
-                                           x.value().dtype()));
+            x.accumulate_grad(
+                Tensor::full(x.shape(), y.grad().item(0) / static_cast<double>(count), x.value().dtype()));
         });
     }
     return y;

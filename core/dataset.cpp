@@ -1,9 +1,10 @@
 // Shard summaries, dataset verification and text-to-shard encoding.
 #include "core/dataset.h"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <unistd.h>
 
 #include "core/digest.h"
 #include "core/error.h"
@@ -192,8 +193,8 @@ DatasetEncodeReport dataset_encode(const Tokenizer& tokenizer, const DatasetEnco
     std::vector<std::string> existing = dataset_list_split(out, "train");
     for (const std::string& path : dataset_list_split(out, "val")) existing.push_back(path);
     if (!existing.empty() && !options.overwrite) {
-        throw Error(out + ": already holds " + std::to_string(existing.size()) +
-                    " shards (e.g. " + fs::path(existing.front()).filename().string() + "); pass --force to replace them");
+        throw Error(out + ": already holds " + std::to_string(existing.size()) + " shards (e.g. " +
+                    fs::path(existing.front()).filename().string() + "); pass --force to replace them");
     }
 
     StagingFolder staging(out + "/.pgolf-encode-" + std::to_string(::getpid()));

@@ -16,9 +16,9 @@ struct ShardSummary {
     std::string path;
     std::int64_t file_bytes = 0;
     std::int64_t tokens = 0;
-    std::int64_t documents = 0;  // BOS tokens: the export puts one before every document
+    std::int64_t documents = 0;    // BOS tokens: the export puts one before every document
     bool starts_with_bos = false;  // false means the first document was cut from the previous shard
-    int min_id = -1;  // -1 when the shard has no tokens
+    int min_id = -1;               // -1 when the shard has no tokens
     int max_id = -1;
     std::string sha256;  // empty when not computed
 };
@@ -63,7 +63,7 @@ struct DatasetEncodeOptions {
     // first 50,000 documents in val). Negative: every document goes to val.
     std::int64_t val_documents = 0;
     std::int64_t shard_tokens = 100'000'000;  // the official export's shard size
-    bool overwrite = false;  // replace existing shards in output_directory
+    bool overwrite = false;                   // replace existing shards in output_directory
 };
 
 struct DatasetEncodeReport {

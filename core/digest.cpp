@@ -1,12 +1,13 @@
 // SHA-256 through OpenSSL's EVP interface.
 #include "core/digest.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <memory>
 #include <openssl/evp.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
 
 #include "core/error.h"
 

@@ -1,12 +1,11 @@
 // Reads documents from plain text or JSONL files; every error is one line naming the file (and line) at fault.
 #include "core/documents.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 #include "core/file_util.h"
@@ -47,7 +46,8 @@ std::string json_error_reason(const nlohmann::json::exception& e) {
         }
         reason += "...";
     }
-    std::replace_if(reason.begin(), reason.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+    std::replace_if(
+        reason.begin(), reason.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
     return reason;
 }
 

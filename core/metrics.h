@@ -8,7 +8,7 @@ namespace pgolf {
 
 class BpbAccumulator {
 public:
-    void add(double nll_nats, std::int64_t bytes);                           // one scored target
+    void add(double nll_nats, std::int64_t bytes);                            // one scored target
     void add_sums(double nll_sum, std::int64_t targets, std::int64_t bytes);  // a pre-summed chunk
     void merge(const BpbAccumulator& other);
 

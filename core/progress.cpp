@@ -1,9 +1,10 @@
 // Terminal progress line, throttled to a few redraws a second.
 #include "core/progress.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstdlib>
-#include <unistd.h>
 
 namespace pgolf {
 

@@ -1,22 +1,24 @@
 // Token shard reading (mmap + validation) and atomic writing.
 #include "core/shard.h"
 
-#include <algorithm>
-#include <bit>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
 #include <glob.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstring>
+
 #include "core/error.h"
 #include "core/file_util.h"
 
 namespace pgolf {
 
-static_assert(std::endian::native == std::endian::little, "shards are little-endian; big-endian hosts are not supported");
+static_assert(std::endian::native == std::endian::little,
+              "shards are little-endian; big-endian hosts are not supported");
 
 namespace {
 
@@ -71,8 +73,8 @@ ShardFile ShardFile::open(const std::string& path) {
     const std::int64_t count = header[2];
     const std::int64_t expected = kShardHeaderBytes + 2 * count;
     if (size < expected) {
-        throw Error(path + ": truncated: header says " + std::to_string(count) + " tokens (" + std::to_string(expected) +
-                    " bytes) but the file has " + std::to_string(size) + " bytes");
+        throw Error(path + ": truncated: header says " + std::to_string(count) + " tokens (" +
+                    std::to_string(expected) + " bytes) but the file has " + std::to_string(size) + " bytes");
     }
     if (size > expected) {
         throw Error(path + ": size mismatch: header says " + std::to_string(count) + " tokens (" +

@@ -27,36 +27,49 @@ struct Tensor::Storage {
 std::size_t dtype_size(DType dtype) {
     switch (dtype) {
         case DType::f64:
-        case DType::i64: return 8;
+        case DType::i64:
+            return 8;
         case DType::f32:
-        case DType::i32: return 4;
+        case DType::i32:
+            return 4;
         case DType::bf16:
         case DType::f16:
-        case DType::u16: return 2;
+        case DType::u16:
+            return 2;
         case DType::i8:
-        case DType::u8: return 1;
+        case DType::u8:
+            return 1;
     }
     return 0;
 }
 
 std::string dtype_name(DType dtype) {
     switch (dtype) {
-        case DType::f32: return "f32";
-        case DType::f64: return "f64";
-        case DType::bf16: return "bf16";
-        case DType::f16: return "f16";
-        case DType::i64: return "i64";
-        case DType::i32: return "i32";
-        case DType::u16: return "u16";
-        case DType::i8: return "i8";
-        case DType::u8: return "u8";
+        case DType::f32:
+            return "f32";
+        case DType::f64:
+            return "f64";
+        case DType::bf16:
+            return "bf16";
+        case DType::f16:
+            return "f16";
+        case DType::i64:
+            return "i64";
+        case DType::i32:
+            return "i32";
+        case DType::u16:
+            return "u16";
+        case DType::i8:
+            return "i8";
+        case DType::u8:
+            return "u8";
     }
     return "?";
 }
 
 DType dtype_parse(const std::string& name) {
-    for (DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64, DType::i32, DType::u16,
-                        DType::i8, DType::u8}) {
+    for (DType dtype :
+         {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64, DType::i32, DType::u16, DType::i8, DType::u8}) {
         if (dtype_name(dtype) == name) return dtype;
     }
     throw Error("unknown dtype '" + name + "' (expected f32, f64, bf16, f16, i64, i32, u16, i8 or u8)");
@@ -80,12 +93,12 @@ std::uint16_t f16_from_float(float value) {
     const std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
     const std::uint32_t sign = (bits >> 16) & 0x8000;
     const std::uint32_t magnitude = bits & 0x7FFFFFFF;
-    if (magnitude > 0x7F800000) return static_cast<std::uint16_t>(sign | 0x7E00);  // NaN
+    if (magnitude > 0x7F800000) return static_cast<std::uint16_t>(sign | 0x7E00);   // NaN
     if (magnitude >= 0x477FF000) return static_cast<std::uint16_t>(sign | 0x7C00);  // rounds to >= 65520: inf
     if (magnitude < 0x38800000) {
         // Subnormal half (or zero): value = m * 2^-24. Scale the float and round to nearest even integer.
         const float scaled = std::bit_cast<float>(magnitude) * 16777216.0f;  // * 2^24, exact
-        const float rounded = std::nearbyint(scaled);  // default rounding mode: ties to even
+        const float rounded = std::nearbyint(scaled);                        // default rounding mode: ties to even
         return static_cast<std::uint16_t>(sign | static_cast<std::uint32_t>(rounded));
     }
     // Normal: re-bias the exponent (127 -> 15) and round the 23-bit mantissa to 10 bits, ties to even.
@@ -190,27 +203,51 @@ void Tensor::check_type(DType expected) const {
 }
 
 namespace {
-template <typename T> constexpr DType dtype_of();
-template <> constexpr DType dtype_of<float>() { return DType::f32; }
-template <> constexpr DType dtype_of<double>() { return DType::f64; }
-template <> constexpr DType dtype_of<std::int64_t>() { return DType::i64; }
-template <> constexpr DType dtype_of<std::int32_t>() { return DType::i32; }
-template <> constexpr DType dtype_of<std::uint16_t>() { return DType::u16; }
-template <> constexpr DType dtype_of<std::int8_t>() { return DType::i8; }
-template <> constexpr DType dtype_of<std::uint8_t>() { return DType::u8; }
+template <typename T>
+constexpr DType dtype_of();
+template <>
+constexpr DType dtype_of<float>() {
+    return DType::f32;
+}
+template <>
+constexpr DType dtype_of<double>() {
+    return DType::f64;
+}
+template <>
+constexpr DType dtype_of<std::int64_t>() {
+    return DType::i64;
+}
+template <>
+constexpr DType dtype_of<std::int32_t>() {
+    return DType::i32;
+}
+template <>
+constexpr DType dtype_of<std::uint16_t>() {
+    return DType::u16;
+}
+template <>
+constexpr DType dtype_of<std::int8_t>() {
+    return DType::i8;
+}
+template <>
+constexpr DType dtype_of<std::uint8_t>() {
+    return DType::u8;
+}
 }  // namespace
 
-template <typename T> T* Tensor::data() {
+template <typename T>
+T* Tensor::data() {
     check_type(dtype_of<T>());
     return reinterpret_cast<T*>(static_cast<unsigned char*>(storage_->data) + offset_bytes_);
 }
 
-template <typename T> const T* Tensor::data() const {
+template <typename T>
+const T* Tensor::data() const {
     check_type(dtype_of<T>());
     return reinterpret_cast<const T*>(static_cast<const unsigned char*>(storage_->data) + offset_bytes_);
 }
 
-#define PGOLF_TENSOR_DATA(T) \
+#define PGOLF_TENSOR_DATA(T)       \
     template T* Tensor::data<T>(); \
     template const T* Tensor::data<T>() const;
 PGOLF_TENSOR_DATA(float)
@@ -236,15 +273,24 @@ double Tensor::item(std::int64_t i) const {
     if (i < 0 || i >= numel_) throw Error("item index " + std::to_string(i) + " out of range " + shape_string(shape_));
     const void* base = raw_data();
     switch (dtype_) {
-        case DType::f32: return static_cast<const float*>(base)[i];
-        case DType::f64: return static_cast<const double*>(base)[i];
-        case DType::bf16: return float_from_bf16(static_cast<const std::uint16_t*>(base)[i]);
-        case DType::f16: return float_from_f16(static_cast<const std::uint16_t*>(base)[i]);
-        case DType::i64: return static_cast<double>(static_cast<const std::int64_t*>(base)[i]);
-        case DType::i32: return static_cast<const std::int32_t*>(base)[i];
-        case DType::u16: return static_cast<const std::uint16_t*>(base)[i];
-        case DType::i8: return static_cast<const std::int8_t*>(base)[i];
-        case DType::u8: return static_cast<const std::uint8_t*>(base)[i];
+        case DType::f32:
+            return static_cast<const float*>(base)[i];
+        case DType::f64:
+            return static_cast<const double*>(base)[i];
+        case DType::bf16:
+            return float_from_bf16(static_cast<const std::uint16_t*>(base)[i]);
+        case DType::f16:
+            return float_from_f16(static_cast<const std::uint16_t*>(base)[i]);
+        case DType::i64:
+            return static_cast<double>(static_cast<const std::int64_t*>(base)[i]);
+        case DType::i32:
+            return static_cast<const std::int32_t*>(base)[i];
+        case DType::u16:
+            return static_cast<const std::uint16_t*>(base)[i];
+        case DType::i8:
+            return static_cast<const std::int8_t*>(base)[i];
+        case DType::u8:
+            return static_cast<const std::uint8_t*>(base)[i];
     }
     return 0.0;
 }
@@ -253,15 +299,33 @@ void Tensor::set_item(std::int64_t i, double value) {
     if (i < 0 || i >= numel_) throw Error("item index " + std::to_string(i) + " out of range " + shape_string(shape_));
     void* base = raw_data();
     switch (dtype_) {
-        case DType::f32: static_cast<float*>(base)[i] = static_cast<float>(value); break;
-        case DType::f64: static_cast<double*>(base)[i] = value; break;
-        case DType::bf16: static_cast<std::uint16_t*>(base)[i] = bf16_from_float(static_cast<float>(value)); break;
-        case DType::f16: static_cast<std::uint16_t*>(base)[i] = f16_from_float(static_cast<float>(value)); break;
-        case DType::i64: static_cast<std::int64_t*>(base)[i] = static_cast<std::int64_t>(value); break;
-        case DType::i32: static_cast<std::int32_t*>(base)[i] = static_cast<std::int32_t>(value); break;
-        case DType::u16: static_cast<std::uint16_t*>(base)[i] = static_cast<std::uint16_t>(value); break;
-        case DType::i8: static_cast<std::int8_t*>(base)[i] = static_cast<std::int8_t>(value); break;
-        case DType::u8: static_cast<std::uint8_t*>(base)[i] = static_cast<std::uint8_t>(value); break;
+        case DType::f32:
+            static_cast<float*>(base)[i] = static_cast<float>(value);
+            break;
+        case DType::f64:
+            static_cast<double*>(base)[i] = value;
+            break;
+        case DType::bf16:
+            static_cast<std::uint16_t*>(base)[i] = bf16_from_float(static_cast<float>(value));
+            break;
+        case DType::f16:
+            static_cast<std::uint16_t*>(base)[i] = f16_from_float(static_cast<float>(value));
+            break;
+        case DType::i64:
+            static_cast<std::int64_t*>(base)[i] = static_cast<std::int64_t>(value);
+            break;
+        case DType::i32:
+            static_cast<std::int32_t*>(base)[i] = static_cast<std::int32_t>(value);
+            break;
+        case DType::u16:
+            static_cast<std::uint16_t*>(base)[i] = static_cast<std::uint16_t>(value);
+            break;
+        case DType::i8:
+            static_cast<std::int8_t*>(base)[i] = static_cast<std::int8_t>(value);
+            break;
+        case DType::u8:
+            static_cast<std::uint8_t*>(base)[i] = static_cast<std::uint8_t>(value);
+            break;
     }
 }
 

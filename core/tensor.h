@@ -15,7 +15,7 @@ enum class DType : std::uint8_t { f32, f64, bf16, f16, i64, i32, u16, i8, u8 };
 enum class Device : std::uint8_t { cpu, cuda };
 
 std::size_t dtype_size(DType dtype);
-std::string dtype_name(DType dtype);   // "f32", "bf16", …
+std::string dtype_name(DType dtype);         // "f32", "bf16", …
 DType dtype_parse(const std::string& name);  // throws pgolf::Error on an unknown name
 bool dtype_is_floating(DType dtype);
 
@@ -42,7 +42,7 @@ public:
     static Tensor from_values(std::span<const double> values, const Shape& shape, DType dtype = DType::f32);
     static Tensor from_floats(std::span<const float> values, const Shape& shape);
     static Tensor from_ids(std::span<const std::int64_t> values, const Shape& shape);  // i64
-    static Tensor scalar(double value, DType dtype = DType::f32);  // shape ()
+    static Tensor scalar(double value, DType dtype = DType::f32);                      // shape ()
 
     bool defined() const { return storage_ != nullptr; }
     const Shape& shape() const { return shape_; }
@@ -54,8 +54,10 @@ public:
     std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * dtype_size(dtype_); }
 
     // Typed access; throws pgolf::Error when T does not match the dtype (bf16/f16 are std::uint16_t).
-    template <typename T> T* data();
-    template <typename T> const T* data() const;
+    template <typename T>
+    T* data();
+    template <typename T>
+    const T* data() const;
     void* raw_data();
     const void* raw_data() const;
 
@@ -64,13 +66,13 @@ public:
     void set_item(std::int64_t flat_index, double value);
     std::vector<double> to_doubles() const;
 
-    Tensor clone() const;                      // deep copy
-    Tensor reshape(const Shape& shape) const;  // view; one dimension may be -1
+    Tensor clone() const;                                     // deep copy
+    Tensor reshape(const Shape& shape) const;                 // view; one dimension may be -1
     Tensor rows(std::int64_t begin, std::int64_t end) const;  // view of [begin, end) along axis 0
-    Tensor to(DType dtype) const;              // converted copy (same dtype: clone)
+    Tensor to(DType dtype) const;                             // converted copy (same dtype: clone)
     void fill(double value);
     void zero();
-    void copy_from(const Tensor& other);       // same shape and dtype
+    void copy_from(const Tensor& other);  // same shape and dtype
     bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
 
 private:

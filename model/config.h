@@ -5,10 +5,9 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace pgolf {
 
@@ -20,7 +19,7 @@ public:
     bool has(const std::string& key) const;
     std::int64_t get_int(const std::string& key) const;  // throws naming the key when missing or not an integer
     double get_double(const std::string& key) const;
-    bool get_bool(const std::string& key) const;          // accepts true/false and 0/1
+    bool get_bool(const std::string& key) const;  // accepts true/false and 0/1
     std::string get_string(const std::string& key) const;
 
     // KEY=VALUE, VALUE parsed as the key's current type. An unknown key is an error (a typo must not be silent).
@@ -44,7 +43,7 @@ struct Preset {
     // Parameters whose names start with this are counted apart from the published figure (S2's feedback).
     std::string published_exclude_prefix;
     std::string published_note;
-    std::vector<std::string> scales;         // "full" first
+    std::vector<std::string> scales;  // "full" first
 };
 
 std::vector<Preset> config_list_presets();

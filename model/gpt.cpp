@@ -133,8 +133,8 @@ GptConfig GptConfig::from_config(const Config& config) {
         throw Error("config: MLP_ACTIVATION must be relu2 or leaky_relu2");
     }
     gpt.leaky_relu = activation == "leaky_relu2";
-    gpt.matrix_init = string_or(config, "MATRIX_INIT", "uniform") == "orthogonal" ? MatrixInit::orthogonal
-                                                                                   : MatrixInit::uniform;
+    gpt.matrix_init =
+        string_or(config, "MATRIX_INIT", "uniform") == "orthogonal" ? MatrixInit::orthogonal : MatrixInit::uniform;
     gpt.residual_alpha_size = int_or(config, "RESIDUAL_ALPHA_SIZE", 0);
     gpt.residual_alpha_init = double_or(config, "RESIDUAL_ALPHA_INIT", 0.5);
     gpt.residual_alpha_trained = int_or(config, "RESIDUAL_ALPHA_TRAINED", 1) != 0;
@@ -173,9 +173,11 @@ GptConfig GptConfig::from_config(const Config& config) {
     }
     const std::int64_t rotary = gpt.rope_dims == 0 ? gpt.head_dim() : gpt.rope_dims;
     if (rotary % 2 != 0 || rotary > gpt.head_dim()) throw Error("config: ROPE_DIMS must be even and ≤ the head dim");
-    if (gpt.rope_ntk_train_seq_len > 0 && rotary <= 2) throw Error("config: NTK RoPE scaling needs more than 2 rotated dims");
+    if (gpt.rope_ntk_train_seq_len > 0 && rotary <= 2)
+        throw Error("config: NTK RoPE scaling needs more than 2 rotated dims");
     for (const auto& [layer, index] : gpt.alpha_layers) {
-        if (index < 0 || index >= gpt.residual_alpha_size) throw Error("config: ALPHA_LAYERS index past RESIDUAL_ALPHA_SIZE");
+        if (index < 0 || index >= gpt.residual_alpha_size)
+            throw Error("config: ALPHA_LAYERS index past RESIDUAL_ALPHA_SIZE");
         (void)layer;
     }
     if ((!gpt.ve_virtual.empty() || !gpt.ve_blocks.empty()) && gpt.ve_dim <= 0) {
@@ -186,11 +188,16 @@ GptConfig GptConfig::from_config(const Config& config) {
 
 std::string parameter_group_name(ParameterGroup group) {
     switch (group) {
-        case ParameterGroup::embedding: return "embedding";
-        case ParameterGroup::head: return "head";
-        case ParameterGroup::matrix: return "matrix";
-        case ParameterGroup::scalar: return "scalar";
-        case ParameterGroup::frozen: return "frozen";
+        case ParameterGroup::embedding:
+            return "embedding";
+        case ParameterGroup::head:
+            return "head";
+        case ParameterGroup::matrix:
+            return "matrix";
+        case ParameterGroup::scalar:
+            return "scalar";
+        case ParameterGroup::frozen:
+            return "frozen";
     }
     return "?";
 }
@@ -291,8 +298,8 @@ RopeSpec Gpt::rope_spec(std::int64_t seq_len) const {
 }
 
 std::size_t Gpt::add_parameter(const std::string& name, const Shape& shape, ParameterGroup group) {
-    parameters_.push_back(Parameter{name, Var(Tensor::zeros(shape, config_.dtype), group != ParameterGroup::frozen),
-                                    group});
+    parameters_.push_back(
+        Parameter{name, Var(Tensor::zeros(shape, config_.dtype), group != ParameterGroup::frozen), group});
     return parameters_.size() - 1;
 }
 
@@ -305,8 +312,12 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
     const std::vector<VirtualLayer> plan = layer_plan(c.eval_passes);
     const auto virtual_layers = static_cast<std::int64_t>(plan.size());
     switch (c.skip_mode) {
-        case SkipMode::unet: num_skips_ = std::min(virtual_layers / 2, virtual_layers - virtual_layers / 2); break;
-        case SkipMode::explicit_layers: num_skips_ = c.num_skip_weights; break;
+        case SkipMode::unet:
+            num_skips_ = std::min(virtual_layers / 2, virtual_layers - virtual_layers / 2);
+            break;
+        case SkipMode::explicit_layers:
+            num_skips_ = c.num_skip_weights;
+            break;
         case SkipMode::stem_tail:
             num_skips_ = std::min(c.recurrent_core.front(), c.num_layers - 1 - c.recurrent_core.back());
             break;
@@ -314,7 +325,8 @@ Gpt::Gpt(const GptConfig& config) : config_(config) {
     skip_weights_ = add_parameter("skip_weights", {num_skips_, d}, ParameterGroup::scalar);
     if (c.smear_gate) smear_ = add_parameter("smear.gate", {d}, ParameterGroup::scalar);
     if (c.bigram_buckets > 0) {
-        bigram_table_ = add_parameter("bigram.table.weight", {c.bigram_buckets, c.bigram_dim}, ParameterGroup::embedding);
+        bigram_table_ =
+            add_parameter("bigram.table.weight", {c.bigram_buckets, c.bigram_dim}, ParameterGroup::embedding);
         bigram_proj_ = add_parameter("bigram.proj.weight", {d, c.bigram_dim},
                                      c.bigram_scale_init > 0 ? ParameterGroup::scalar : ParameterGroup::matrix);
         bigram_proj_matrix_ = add_matrix("bigram.proj.weight", bigram_proj_, -1);
@@ -503,7 +515,8 @@ double Gpt::training_flops_per_token(std::int64_t seq_len, std::int64_t passes) 
     const std::vector<VirtualLayer> plan = layer_plan(passes);
     const GptConfig& c = config_;
     const double d = static_cast<double>(c.model_dim);
-    const double block = 2 * d * d + 2 * d * static_cast<double>(c.kv_dim()) + 2 * d * d * static_cast<double>(c.mlp_mult);
+    const double block =
+        2 * d * d + 2 * d * static_cast<double>(c.kv_dim()) + 2 * d * d * static_cast<double>(c.mlp_mult);
     double matmul = static_cast<double>(plan.size()) * block + static_cast<double>(c.vocab_size) * d;
     if (c.bigram_buckets > 0) matmul += d * static_cast<double>(c.bigram_dim);
     if (c.ve_dim > 0) matmul += static_cast<double>(c.kv_dim() * c.ve_dim);
@@ -530,7 +543,8 @@ void Gpt::set_fake_quant(const std::vector<std::pair<std::string, FakeQuantSpec>
 
 std::vector<std::pair<std::string, std::int64_t>> Gpt::weight_matrices() const {
     std::vector<std::pair<std::string, std::int64_t>> matrices;
-    for (std::size_t i = 0; i < matrices_.size(); ++i) matrices.emplace_back(matrices_[i].name, matrix_value(i).numel());
+    for (std::size_t i = 0; i < matrices_.size(); ++i)
+        matrices.emplace_back(matrices_[i].name, matrix_value(i).numel());
     return matrices;
 }
 
@@ -573,7 +587,8 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     Var x = ag::embedding(tape, param(tok_emb_), inputs);
     if (c.bigram_buckets > 0) {
         const Tensor buckets = bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash);
-        Var bigram = ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_matrix_));
+        Var bigram =
+            ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_matrix_));
         if (c.bigram_scale_init > 0) bigram = scale_by(tape, bigram, param(bigram_scale_));
         x = ag::add(tape, x, bigram);
     }
@@ -582,15 +597,18 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     const Var x0 = x;
     Var value_embedding;
     if (c.ve_dim > 0) {
-        value_embedding = ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_matrix_));
+        value_embedding =
+            ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_matrix_));
         if (c.ve_shared_scale_init > 0) value_embedding = scale_by(tape, value_embedding, param(ve_shared_scale_));
     }
 
     auto block_forward = [&](const VirtualLayer& layer, const Var& x_in) {
         const BlockIndices& block = blocks_[static_cast<std::size_t>(layer.block)];
         const bool per_virtual = c.scales_per_virtual_layer;
-        const Var attn_scale = per_virtual ? ag::row(tape, param(attn_scales_), layer.scale_index) : param(block.attn_scale);
-        const Var mlp_scale = per_virtual ? ag::row(tape, param(mlp_scales_), layer.scale_index) : param(block.mlp_scale);
+        const Var attn_scale =
+            per_virtual ? ag::row(tape, param(attn_scales_), layer.scale_index) : param(block.attn_scale);
+        const Var mlp_scale =
+            per_virtual ? ag::row(tape, param(mlp_scales_), layer.scale_index) : param(block.mlp_scale);
         const Var mix0 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index)
                                      : ag::row(tape, param(block.resid_mix), 0);
         const Var mix1 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index + 1)
@@ -604,7 +622,8 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
         Var v = ag::linear(tape, n, weight(tape, block.c_v));
         if (layer.ve_index >= 0) {
             // The value embedding joins v before the head split, so XSA sees the augmented v.
-            v = ag::add(tape, v, scale_by(tape, value_embedding, param(ve_scales_[static_cast<std::size_t>(layer.ve_index)])));
+            v = ag::add(tape, v,
+                        scale_by(tape, value_embedding, param(ve_scales_[static_cast<std::size_t>(layer.ve_index)])));
         }
         q = ag::permute_0213(tape, ag::reshape(tape, q, {batch, seq, c.num_heads, head_dim}));
         k = ag::permute_0213(tape, ag::reshape(tape, k, {batch, seq, c.num_kv_heads, head_dim}));
@@ -628,7 +647,8 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     for (std::size_t v = 0; v < plan.size(); ++v) {
         const VirtualLayer& layer = plan[v];
         const bool pass_start = layer.core_pass >= 0 && (v == 0 || plan[v - 1].core_pass != layer.core_pass);
-        const bool pass_end = layer.core_pass >= 0 && (v + 1 == plan.size() || plan[v + 1].core_pass != layer.core_pass);
+        const bool pass_end =
+            layer.core_pass >= 0 && (v + 1 == plan.size() || plan[v + 1].core_pass != layer.core_pass);
         if (pass_start) {
             if (layer.core_pass == 0 && core_in != nullptr) *core_in = x;
             if (c.feedback_rank > 0 && layer.core_pass >= 1) {  // c_0 ≡ 0: no feedback before the first pass
@@ -638,7 +658,9 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
             pass_input = x;
         }
         if (layer.pop_skip_row >= 0 && !skips.empty()) {
-            x = ag::add(tape, x, ag::mul_broadcast(tape, skips.back(), ag::row(tape, param(skip_weights_), layer.pop_skip_row), -1));
+            x = ag::add(
+                tape, x,
+                ag::mul_broadcast(tape, skips.back(), ag::row(tape, param(skip_weights_), layer.pop_skip_row), -1));
             skips.pop_back();
         }
         if (layer.alpha_index >= 0) {
@@ -684,7 +706,8 @@ Var Gpt::loss(Tape* tape, const Tensor& inputs, const Tensor& targets, std::int6
     const std::int64_t tokens = inputs.numel();
     Var x = ag::reshape(tape, forward_hidden(tape, inputs, passes, &core_in, &core_out), {tokens, config_.model_dim});
     const Var& head = config_.tie_embeddings ? param(tok_emb_) : param(lm_head_);
-    Var nll = ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), targets.reshape({tokens}), config_.logit_softcap);
+    Var nll =
+        ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), targets.reshape({tokens}), config_.logit_softcap);
     // S2: λ·ReLU(‖h_out − h_in‖/(‖h_in‖ + 1e-6) − 1)² over the whole micro-batch, added to the mean CE.
     return ag::add(tape, ag::mean(tape, nll), ag::jacobian_proxy(tape, core_in, core_out, config_.jacobian_lambda));
 }

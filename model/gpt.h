@@ -42,14 +42,14 @@ struct GptConfig {
     bool scales_per_virtual_layer = false;
 
     SkipMode skip_mode = SkipMode::unet;
-    std::vector<std::int64_t> skip_push;                         // explicit: virtual layers that push
+    std::vector<std::int64_t> skip_push;                          // explicit: virtual layers that push
     std::vector<std::pair<std::int64_t, std::int64_t>> skip_pop;  // explicit: (virtual layer, skip row)
-    std::int64_t num_skip_weights = -1;                          // -1: derived
+    std::int64_t num_skip_weights = -1;                           // -1: derived
 
     std::vector<std::int64_t> xsa_blocks;   // physical blocks with XSA on every run (as the seeds ran)
     std::vector<std::int64_t> xsa_virtual;  // virtual layers with XSA; overrides xsa_blocks when non-empty
 
-    std::int64_t ve_dim = 0;  // value embedding width; 0: none
+    std::int64_t ve_dim = 0;               // value embedding width; 0: none
     std::vector<std::int64_t> ve_virtual;  // virtual layers that add the value embedding (S1/S3)
     std::vector<std::int64_t> ve_blocks;   // physical blocks that add it on their first run (S2/S4)
     double ve_shared_scale_init = 0.0;     // S2/S4's internal scalar (0.1); 0: no such parameter
@@ -58,16 +58,16 @@ struct GptConfig {
     std::int64_t bigram_buckets = 0;  // 0: no BigramHash
     std::int64_t bigram_dim = 128;
     BigramHashKind bigram_hash = BigramHashKind::multiply_add;
-    double bigram_scale_init = 0.0;   // learned scalar (S2/S4: 0.05); 0: no scale parameter
-    double bigram_table_std = 0.01;   // 0: zero-initialised table
+    double bigram_scale_init = 0.0;       // learned scalar (S2/S4: 0.05); 0: no scale parameter
+    double bigram_table_std = 0.01;       // 0: zero-initialised table
     bool bigram_proj_orthogonal = false;  // else zero-initialised
 
     bool smear_gate = false;
-    std::int64_t rope_dims = 0;       // rotated dims; 0: all of the head dim
-    std::int64_t rope_frequency_dims = 0;  // 0: rope_dims
+    std::int64_t rope_dims = 0;               // rotated dims; 0: all of the head dim
+    std::int64_t rope_frequency_dims = 0;     // 0: rope_dims
     std::int64_t rope_ntk_train_seq_len = 0;  // > 0: NTK-scale the base for longer sequences (S2/S4: 1024)
-    bool ln_scale = false;            // norms multiplied by 1/√(ℓ+1), ℓ the physical block index
-    bool leaky_relu = false;          // LeakyReLU(0.5)² instead of relu²
+    bool ln_scale = false;                    // norms multiplied by 1/√(ℓ+1), ℓ the physical block index
+    bool leaky_relu = false;                  // LeakyReLU(0.5)² instead of relu²
     MatrixInit matrix_init = MatrixInit::uniform;
     // S2/S4 store same-shape block matrices together: qo_bank (2n, d, d) = Q then out, kv_bank (2n, kv, d) = K then V,
     // mlp_up_bank (n, hidden, d), mlp_down_bank (n, d, hidden); Muon orthogonalizes each slice.
@@ -103,7 +103,7 @@ struct VirtualLayer {
     bool push_skip = false;
     std::int64_t pop_skip_row = -1;
     bool xsa = false;
-    std::int64_t ve_index = -1;  // which value-embedding scalar, -1: none
+    std::int64_t ve_index = -1;     // which value-embedding scalar, -1: none
     std::int64_t alpha_index = -1;  // per-block α residual (S3)
     std::int64_t core_pass = -1;    // pass number inside the recurrent core (S2), -1 outside it
 };
@@ -167,7 +167,7 @@ private:
     std::size_t add_parameter(const std::string& name, const Shape& shape, ParameterGroup group);
     std::size_t add_matrix(const std::string& name, std::size_t parameter, std::int64_t slice);
     const Var& param(std::size_t index) const { return parameters_[index].var; }
-    Tensor matrix_value(std::size_t matrix) const;  // a view on the matrix's storage
+    Tensor matrix_value(std::size_t matrix) const;     // a view on the matrix's storage
     Var weight(Tape* tape, std::size_t matrix) const;  // fake-quantized when QAT covers it
     Var forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, Var* core_in, Var* core_out) const;
 

@@ -55,11 +55,24 @@ std::unique_ptr<OptimizerSet> trainer_make_optimizers(const Gpt& model, const Co
     for (const Parameter& parameter : model.parameters()) {
         OptimParam param{parameter.name, parameter.var.value(), Tensor()};
         switch (parameter.group) {
-            case ParameterGroup::embedding: embedding.push_back(param); embedding_vars.push_back(&parameter.var); break;
-            case ParameterGroup::head: head.push_back(param); head_vars.push_back(&parameter.var); break;
-            case ParameterGroup::matrix: matrices.push_back(param); matrix_vars.push_back(&parameter.var); break;
-            case ParameterGroup::scalar: scalars.push_back(param); scalar_vars.push_back(&parameter.var); break;
-            case ParameterGroup::frozen: break;  // in no optimizer, as S3's α
+            case ParameterGroup::embedding:
+                embedding.push_back(param);
+                embedding_vars.push_back(&parameter.var);
+                break;
+            case ParameterGroup::head:
+                head.push_back(param);
+                head_vars.push_back(&parameter.var);
+                break;
+            case ParameterGroup::matrix:
+                matrices.push_back(param);
+                matrix_vars.push_back(&parameter.var);
+                break;
+            case ParameterGroup::scalar:
+                scalars.push_back(param);
+                scalar_vars.push_back(&parameter.var);
+                break;
+            case ParameterGroup::frozen:
+                break;  // in no optimizer, as S3's α
         }
     }
     AdamOptions adam;
@@ -179,8 +192,8 @@ TrainResult trainer_run(const TrainOptions& options) {
 
     const Tokenizer tokenizer = Tokenizer::load(options.tokenizer_path);
     if (tokenizer.vocab_size() != model_config.vocab_size) {
-        throw Error("VOCAB_SIZE=" + std::to_string(model_config.vocab_size) + " does not match tokenizer vocab_size=" +
-                    std::to_string(tokenizer.vocab_size()));
+        throw Error("VOCAB_SIZE=" + std::to_string(model_config.vocab_size) +
+                    " does not match tokenizer vocab_size=" + std::to_string(tokenizer.vocab_size()));
     }
     const TokenizerByteTables tables = tokenizer.byte_tables(static_cast<int>(model_config.vocab_size));
     const std::string train_pattern = options.data_directory + "/fineweb_train_*.bin";
@@ -208,9 +221,10 @@ TrainResult trainer_run(const TrainOptions& options) {
                model_config.tie_embeddings ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR"),
                model_config.tie_embeddings ? 0.0 : config.get_double("HEAD_LR"), config.get_double("MATRIX_LR"),
                config.get_double("SCALAR_LR")));
-    log(format("train_batch_tokens:%lld train_seq_len:%lld iterations:%lld warmup_steps:%lld max_wallclock_seconds:%.3f",
-               static_cast<long long>(batch_tokens), static_cast<long long>(seq_len),
-               static_cast<long long>(iterations), static_cast<long long>(warmup_steps), max_wallclock_ms / 1000.0));
+    log(format(
+        "train_batch_tokens:%lld train_seq_len:%lld iterations:%lld warmup_steps:%lld max_wallclock_seconds:%.3f",
+        static_cast<long long>(batch_tokens), static_cast<long long>(seq_len), static_cast<long long>(iterations),
+        static_cast<long long>(warmup_steps), max_wallclock_ms / 1000.0));
     log("seed:" + std::to_string(seed));
 
     const double grad_scale = 1.0 / static_cast<double>(grad_accum);
@@ -277,16 +291,14 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     DistributedTokenLoader loader(train_files, 0, 1);
 
-    auto validate = [&]() {
-        return evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences);
-    };
+    auto validate = [&]() { return evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences); };
 
     const Deadline deadline(max_wallclock_ms);
     // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise; S3 warms down
     // over a fraction of the wallclock budget instead.
     const double warmdown_fraction = config.has("WARMDOWN_FRACTION") ? config.get_double("WARMDOWN_FRACTION") : 0.0;
     LrSchedule lr_schedule;
-    lr_schedule.kind = !deadline.limited()        ? WarmdownKind::iterations
+    lr_schedule.kind = !deadline.limited()       ? WarmdownKind::iterations
                        : warmdown_fraction > 0.0 ? WarmdownKind::wallclock_fraction
                                                  : WarmdownKind::wallclock;
     lr_schedule.warmdown_fraction = warmdown_fraction;
@@ -341,13 +353,14 @@ TrainResult trainer_run(const TrainOptions& options) {
         }
         const double elapsed_ms = stopwatch.elapsed_ms();
         const double lr_scale = schedule_lr_mul(lr_schedule, step, elapsed_ms);
-        const double muon_momentum = schedule_muon_momentum(step, config.get_double("MUON_MOMENTUM_WARMUP_START"),
-                                                            config.get_double("MUON_MOMENTUM"),
-                                                            config.get_int("MUON_MOMENTUM_WARMUP_STEPS"));
+        const double muon_momentum =
+            schedule_muon_momentum(step, config.get_double("MUON_MOMENTUM_WARMUP_START"),
+                                   config.get_double("MUON_MOMENTUM"), config.get_int("MUON_MOMENTUM_WARMUP_STEPS"));
         if (qat_mode == "late" && !late_qat_on && lr_scale < qat_threshold && step > 100) {
             model.set_fake_quant(trainer_qat_targets(model, true, qat_min_numel));
             late_qat_on = true;
-            log("qat:enabled at step:" + std::to_string(step) + " matrices:" + std::to_string(model.fake_quant_count()));
+            log("qat:enabled at step:" + std::to_string(step) +
+                " matrices:" + std::to_string(model.fake_quant_count()));
         }
         const double train_loss = train_step(loader, model.passes_at_step(step));
         apply_step(lr_scale, muon_momentum, true);
@@ -398,7 +411,8 @@ TrainResult trainer_run(const TrainOptions& options) {
 
     if (!options.output_directory.empty()) {
         std::vector<std::pair<std::string, Tensor>> tensors;
-        for (const Parameter& parameter : model.parameters()) tensors.emplace_back(parameter.name, parameter.var.value());
+        for (const Parameter& parameter : model.parameters())
+            tensors.emplace_back(parameter.name, parameter.var.value());
         const std::string path = options.output_directory + "/final_model.safetensors";
         safetensors_write(path, tensors, {{"config", config.values().dump()}, {"steps", std::to_string(step)}});
         log("Serialized model: " + std::to_string(std::filesystem::file_size(path)) + " bytes (safetensors)");

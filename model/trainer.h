@@ -12,9 +12,9 @@
 namespace pgolf {
 
 struct TrainOptions {
-    Config config;               // a preset with overrides applied (config_load_preset + --set)
-    std::string data_directory;  // fineweb_train_*.bin and fineweb_val_*.bin
-    std::string tokenizer_path;  // SentencePiece model for the val byte tables
+    Config config;                 // a preset with overrides applied (config_load_preset + --set)
+    std::string data_directory;    // fineweb_train_*.bin and fineweb_val_*.bin
+    std::string tokenizer_path;    // SentencePiece model for the val byte tables
     std::string output_directory;  // train.log, final_model.safetensors; empty: write nothing
     // Every log line, in order (the reference's log0). The CLI prints them; tests collect them.
     std::function<void(const std::string&)> log;
@@ -26,8 +26,8 @@ struct TrainOptions {
 
 struct TrainResult {
     std::int64_t steps = 0;
-    bool stopped_early = false;   // the Deadline (MAX_WALLCLOCK_SECONDS) ended training before ITERATIONS
-    double train_time_ms = 0.0;   // validation excluded, as in the reference
+    bool stopped_early = false;  // the Deadline (MAX_WALLCLOCK_SECONDS) ended training before ITERATIONS
+    double train_time_ms = 0.0;  // validation excluded, as in the reference
     double final_val_loss = 0.0;
     double final_val_bpb = 0.0;
     double tokens_per_second = 0.0;

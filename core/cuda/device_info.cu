@@ -1,7 +1,7 @@
 // Lists CUDA devices through the runtime API; a machine without a driver or GPU reports why instead of failing.
-#include "core/cuda/device_info.h"
-
 #include <cuda_runtime.h>
+
+#include "core/cuda/device_info.h"
 
 namespace pgolf {
 
@@ -16,8 +16,8 @@ std::vector<CudaDeviceInfo> cuda_list_devices(std::string& reason) {
     for (int index = 0; index < count; ++index) {
         cudaDeviceProp properties{};
         if (cudaGetDeviceProperties(&properties, index) != cudaSuccess) continue;
-        devices.push_back(CudaDeviceInfo{index, properties.name, properties.major, properties.minor,
-                                         properties.totalGlobalMem});
+        devices.push_back(
+            CudaDeviceInfo{index, properties.name, properties.major, properties.minor, properties.totalGlobalMem});
     }
     if (devices.empty()) reason = "CUDA runtime: no devices";
     return devices;

@@ -16,7 +16,8 @@ namespace {
 constexpr std::int64_t kParallelElements = 1 << 15;
 
 // torch's integer `%`: the C remainder moved into [0, modulus) for a positive modulus.
-template <typename I> I python_mod(I value, I modulus) {
+template <typename I>
+I python_mod(I value, I modulus) {
     const I remainder = static_cast<I>(value % modulus);
     return remainder < 0 ? static_cast<I>(remainder + modulus) : remainder;
 }
@@ -46,8 +47,8 @@ Tensor bigram_hash_ids(const Tensor& ids, std::int64_t buckets, BigramHashKind k
     const bool xor_mod = kind == BigramHashKind::xor_mod;
     // The XOR hash keeps bucket buckets − 1 as the sentinel, so it needs a second bucket and an int32 modulus.
     const std::int64_t min_buckets = xor_mod ? 2 : 1;
-    const std::int64_t max_buckets = xor_mod ? std::int64_t{std::numeric_limits<std::int32_t>::max()} + 1
-                                             : std::numeric_limits<std::int64_t>::max();
+    const std::int64_t max_buckets =
+        xor_mod ? std::int64_t{std::numeric_limits<std::int32_t>::max()} + 1 : std::numeric_limits<std::int64_t>::max();
     if (buckets < min_buckets || buckets > max_buckets) {
         throw Error("bigram_hash_ids: buckets " + std::to_string(buckets) + " is out of range [" +
                     std::to_string(min_buckets) + ", " + std::to_string(max_buckets) + "] for the " +

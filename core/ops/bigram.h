@@ -8,7 +8,7 @@ namespace pgolf {
 
 enum class BigramHashKind {
     multiply_add,  // S1/S3: (prev · 92821 + cur) mod buckets; prev of position 0 is 0
-    xor_mod,       // S2/S4: ((36313 · cur) XOR (27191 · prev)) mod (buckets − 1) in int32; position 0 → buckets − 1
+    xor_mod,  // S2/S4: ((36313 · cur) XOR (27191 · prev)) mod (buckets − 1) in int32; position 0 → buckets − 1
 };
 
 // ids: (B, T) i64 token ids -> (B, T) i64 bucket ids in [0, buckets). Each row is a sequence: position 0 has no

@@ -11,7 +11,8 @@ namespace pgolf {
 
 // Runs a kernel templated on the scalar type for an f32 or f64 tensor: f(float{}) or f(double{}). Callers check the
 // dtype first (tensor_check_floating), so anything that is not f32 is f64 here.
-template <typename F> void dispatch_floating(DType dtype, F&& f) {
+template <typename F>
+void dispatch_floating(DType dtype, F&& f) {
     if (dtype == DType::f32) {
         f(float{});
     } else {
@@ -23,7 +24,8 @@ template <typename F> void dispatch_floating(DType dtype, F&& f) {
 // on the thread count. Chunks run in parallel from kReduceParallelElements on.
 inline constexpr std::int64_t kReduceChunk = 1 << 14;
 inline constexpr std::int64_t kReduceParallelElements = 1 << 15;
-template <typename F> double chunked_sum(std::int64_t n, F&& term) {
+template <typename F>
+double chunked_sum(std::int64_t n, F&& term) {
     const std::int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
     std::vector<double> partial(static_cast<std::size_t>(chunks), 0.0);
 #pragma omp parallel for schedule(static) if (n >= kReduceParallelElements)

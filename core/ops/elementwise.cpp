@@ -23,7 +23,8 @@ void check_same(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 // Applies out[i] = f(in[i]) over one floating tensor.
-template <typename T, typename F> void map_unary(const Tensor& x, Tensor& y, F f) {
+template <typename T, typename F>
+void map_unary(const Tensor& x, Tensor& y, F f) {
     const T* in = x.data<T>();
     T* out = y.data<T>();
     const std::int64_t n = x.numel();
@@ -31,7 +32,8 @@ template <typename T, typename F> void map_unary(const Tensor& x, Tensor& y, F f
     for (std::int64_t i = 0; i < n; ++i) out[i] = f(in[i]);
 }
 
-template <typename T, typename F> void map_binary(const Tensor& a, const Tensor& b, Tensor& y, F f) {
+template <typename T, typename F>
+void map_binary(const Tensor& a, const Tensor& b, Tensor& y, F f) {
     const T* lhs = a.data<T>();
     const T* rhs = b.data<T>();
     T* out = y.data<T>();
@@ -65,7 +67,8 @@ BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis
 }
 
 // y = x ⊙ g[c] on the (outer, channels, inner) view; used for both the forward and dx = dy ⊙ g.
-template <typename T> void scale_channels(const T* x, const T* g, T* y, const BroadcastView& view) {
+template <typename T>
+void scale_channels(const T* x, const T* g, T* y, const BroadcastView& view) {
     const std::int64_t rows = view.outer * view.channels;
     const std::int64_t inner = view.inner;
     const std::int64_t channels = view.channels;

@@ -7,10 +7,10 @@
 namespace pgolf {
 
 struct FakeQuantSpec {
-    int min_q = -32;             // S1/S3/S2-CastedLinear: [−32, 31]; S2 core banks: [−31, 31]
+    int min_q = -32;  // S1/S3/S2-CastedLinear: [−32, 31]; S2 core banks: [−31, 31]
     int max_q = 31;
-    double divisor = 31.0;       // s_r = max(max_j |w_rj| / divisor, scale_floor)
-    double scale_floor = 1e-8;   // S1/S3: 1e-8; S2/S4: 1/31
+    double divisor = 31.0;      // s_r = max(max_j |w_rj| / divisor, scale_floor)
+    double scale_floor = 1e-8;  // S1/S3: 1e-8; S2/S4: 1/31
 };
 
 // w: (rows, cols) -> clamp(round_half_even(w / s_r), min_q, max_q) · s_r, computed in the tensor's dtype with the

@@ -19,7 +19,8 @@ constexpr std::int64_t kParallelElements = 1 << 15;
 
 Shape row_shape(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 1); }
 
-template <typename T> double sum_of_squares(const T* values, std::int64_t n) {
+template <typename T>
+double sum_of_squares(const T* values, std::int64_t n) {
     return chunked_sum(n, [values](std::int64_t i) {
         const double v = static_cast<double>(values[i]);
         return v * v;

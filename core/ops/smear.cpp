@@ -35,7 +35,8 @@ SmearLayout smear_check(const Tensor& h, const Tensor& g, const char* op) {
 double smear_sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
 
 // σ(g) per channel, evaluated in double and rounded once to the tensor's dtype.
-template <typename T> std::vector<T> smear_gate(const T* g, std::int64_t dim) {
+template <typename T>
+std::vector<T> smear_gate(const T* g, std::int64_t dim) {
     std::vector<T> gate(static_cast<std::size_t>(dim));
     for (std::int64_t d = 0; d < dim; ++d) gate[d] = static_cast<T>(smear_sigmoid(static_cast<double>(g[d])));
     return gate;

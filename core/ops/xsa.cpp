@@ -50,7 +50,8 @@ XsaLayout xsa_check(const Tensor& y, const Tensor& v, const char* op) {
 }
 
 // The unit value v̂ of one position, divided (not multiplied by a reciprocal) as torch does; returns ‖v‖.
-template <typename T> double xsa_unit(const T* v_row, std::int64_t dh, T* unit, T* denominator) {
+template <typename T>
+double xsa_unit(const T* v_row, std::int64_t dh, T* unit, T* denominator) {
     double squares = 0.0;
     for (std::int64_t d = 0; d < dh; ++d) squares += static_cast<double>(v_row[d]) * static_cast<double>(v_row[d]);
     const double norm = std::sqrt(squares);
@@ -59,14 +60,16 @@ template <typename T> double xsa_unit(const T* v_row, std::int64_t dh, T* unit, 
     return norm;
 }
 
-template <typename T> double xsa_dot(const T* a, const T* b, std::int64_t n) {
+template <typename T>
+double xsa_dot(const T* a, const T* b, std::int64_t n) {
     double sum = 0.0;
     for (std::int64_t d = 0; d < n; ++d) sum += static_cast<double>(a[d]) * static_cast<double>(b[d]);
     return sum;
 }
 
 // y, out: (B, H, T, Dh); v: (B, Hkv, T, Dh). Every output row depends on its own inputs only.
-template <typename T> void xsa_forward_rows(const XsaLayout& layout, const T* y, const T* v, T* out) {
+template <typename T>
+void xsa_forward_rows(const XsaLayout& layout, const T* y, const T* v, T* out) {
     const std::int64_t time = layout.time;
     const std::int64_t dh = layout.head_dim;
 #pragma omp parallel for schedule(static)

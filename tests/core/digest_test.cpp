@@ -20,9 +20,9 @@ TEST(Digest, KnownAnswers) {
 
 TEST(Digest, FileMatchesPublishedShardDigest) {
     // sha256 from data/SOURCES.md
-    EXPECT_EQ(digest_sha256_file_hex(
-                  test::test_source_path("data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin")),
-              "62512cec9ab5607c370dc7304bb5021e6afb3ff2a7560d2308131e1489e54a48");
+    EXPECT_EQ(
+        digest_sha256_file_hex(test::test_source_path("data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin")),
+        "62512cec9ab5607c370dc7304bb5021e6afb3ff2a7560d2308131e1489e54a48");
     EXPECT_THROW(digest_sha256_file_hex("/nonexistent/file"), Error);
 }
 

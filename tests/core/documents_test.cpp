@@ -11,7 +11,6 @@
 #include "core/error.h"
 #include "tests/core/test_util.h"
 
-
 namespace pgolf {
 namespace {
 
@@ -136,7 +135,7 @@ TEST_F(DocumentsTest, PlainFileIsOneDocument) {
 TEST_F(DocumentsTest, PlainFileMustBeValidUtf8) {
     // A stray Latin-1 byte, a truncated sequence, an overlong encoding and a UTF-16 surrogate, each at byte 3.
     for (const std::string& bad : {std::string("abc\xE9 cafe"), std::string("abc\xE2\x82"), std::string("abc\xC0\xAF"),
-                                  std::string("abc\xED\xA0\x80")}) {
+                                   std::string("abc\xED\xA0\x80")}) {
         const std::string message = error_of(write("bad.txt", bad), DocumentFormat::plain, "not valid UTF-8 at byte 3");
         EXPECT_FALSE(message.empty());
     }

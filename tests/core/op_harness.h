@@ -24,8 +24,8 @@ struct OpCase {
         backward;
     // Outputs that are not differentiable (e.g. saved statistics) are excluded from the loss of the gradient check.
     std::vector<bool> differentiable_outputs;  // empty: all outputs
-    double gradient_tolerance = 1e-6;  // max |analytic − numeric| / max(1, |numeric|), in f64
-    double float_tolerance = 1e-5;     // max |f32 − f64| / max(1, |f64|) over outputs
+    double gradient_tolerance = 1e-6;          // max |analytic − numeric| / max(1, |numeric|), in f64
+    double float_tolerance = 1e-5;             // max |f32 − f64| / max(1, |f64|) over outputs
     double finite_difference_step = 1e-6;
 };
 

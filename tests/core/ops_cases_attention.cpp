@@ -14,10 +14,10 @@
 #endif
 
 #include "core/error.h"
-#include "tests/core/test_util.h"
 #include "core/ops/attention.h"
 #include "core/ops/rope.h"
 #include "tests/core/op_harness.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf::test {
 

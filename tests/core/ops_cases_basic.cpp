@@ -10,13 +10,13 @@
 #include <vector>
 
 #include "core/error.h"
-#include "tests/core/test_util.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/embedding.h"
 #include "core/ops/linear.h"
 #include "core/ops/loss.h"
 #include "core/ops/norm.h"
 #include "tests/core/op_harness.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
@@ -84,16 +84,11 @@ OpCase matmul_case(std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool
 
 const bool registered_linear = op_harness_register("linear", [] {
     return std::vector<OpCase>{
-        linear_case({3, 4}, 5, true, true, 11),
-        linear_case({2, 3, 4}, 5, true, true, 13),
-        linear_case({1, 16}, 3, true, true, 15),
-        linear_case({4, 6}, 2, false, true, 17),
-        linear_case({4, 6}, 2, true, false, 19),
-        matmul_case(3, 4, 5, false, false, 21),
-        matmul_case(3, 4, 5, true, false, 23),
-        matmul_case(3, 4, 5, false, true, 25),
-        matmul_case(3, 4, 5, true, true, 27),
-        matmul_case(1, 7, 2, false, true, 29),
+        linear_case({3, 4}, 5, true, true, 11),  linear_case({2, 3, 4}, 5, true, true, 13),
+        linear_case({1, 16}, 3, true, true, 15), linear_case({4, 6}, 2, false, true, 17),
+        linear_case({4, 6}, 2, true, false, 19), matmul_case(3, 4, 5, false, false, 21),
+        matmul_case(3, 4, 5, true, false, 23),   matmul_case(3, 4, 5, false, true, 25),
+        matmul_case(3, 4, 5, true, true, 27),    matmul_case(1, 7, 2, false, true, 29),
     };
 });
 
@@ -168,12 +163,14 @@ const bool registered_elementwise = op_harness_register("elementwise", [] {
     const double slope = 0.5;
     const double factor = 0.37;
     std::vector<OpCase> cases = {
-        binary_case("add", {3, 5}, 41, add, [](const Tensor&, const Tensor&, const Tensor& dy) {
-            return Tensors{dy, dy};
-        }),
-        binary_case("mul", {2, 3, 4}, 43, mul, [](const Tensor& a, const Tensor& b, const Tensor& dy) {
-            return Tensors{mul(dy, b), mul(dy, a)};
-        }),
+        binary_case("add", {3, 5}, 41, add,
+                    [](const Tensor&, const Tensor&, const Tensor& dy) {
+                        return Tensors{dy, dy};
+                    }),
+        binary_case("mul", {2, 3, 4}, 43, mul,
+                    [](const Tensor& a, const Tensor& b, const Tensor& dy) {
+                        return Tensors{mul(dy, b), mul(dy, a)};
+                    }),
         binary_case(
             "add_into", {4, 3}, 45,
             [](const Tensor& a, const Tensor& b) {
@@ -181,12 +178,13 @@ const bool registered_elementwise = op_harness_register("elementwise", [] {
                 add_into(sum, b);
                 return sum;
             },
-            [](const Tensor&, const Tensor&, const Tensor& dy) { return Tensors{dy, dy}; }),
+            [](const Tensor&, const Tensor&, const Tensor& dy) {
+                return Tensors{dy, dy};
+            }),
         unary_case(
             "scale", op_harness_random({7}, 47), [factor](const Tensor& x) { return scale(x, factor); },
             [factor](const Tensor&, const Tensor& dy) { return scale(dy, factor); }),
-        unary_case("relu_squared", away_from_zero(op_harness_random({3, 7}, 49)), relu_squared,
-                   relu_squared_backward),
+        unary_case("relu_squared", away_from_zero(op_harness_random({3, 7}, 49)), relu_squared, relu_squared_backward),
         unary_case("relu_squared", away_from_zero(op_harness_random({2, 2, 5}, 51, 3.0)), relu_squared,
                    relu_squared_backward),
         unary_case(
@@ -282,9 +280,9 @@ TEST(OpsBasic, MatmulTwoByTwoByHand) {
     const Tensor a = f32({1, 2, 3, 4}, {2, 2});
     const Tensor b = f32({5, 6, 7, 8}, {2, 2});
     EXPECT_EQ(matmul(a, b, false, false).to_doubles(), (std::vector<double>{19, 22, 43, 50}));
-    EXPECT_EQ(matmul(a, b, true, false).to_doubles(), (std::vector<double>{26, 30, 38, 44}));   // aᵀ·b
-    EXPECT_EQ(matmul(a, b, false, true).to_doubles(), (std::vector<double>{17, 23, 39, 53}));   // a·bᵀ
-    EXPECT_EQ(matmul(a, b, true, true).to_doubles(), (std::vector<double>{23, 31, 34, 46}));    // aᵀ·bᵀ
+    EXPECT_EQ(matmul(a, b, true, false).to_doubles(), (std::vector<double>{26, 30, 38, 44}));  // aᵀ·b
+    EXPECT_EQ(matmul(a, b, false, true).to_doubles(), (std::vector<double>{17, 23, 39, 53}));  // a·bᵀ
+    EXPECT_EQ(matmul(a, b, true, true).to_doubles(), (std::vector<double>{23, 31, 34, 46}));   // aᵀ·bᵀ
     const Tensor c = matmul(a.to(DType::f64), b.to(DType::f64), false, false);
     EXPECT_EQ(c.dtype(), DType::f64);
     EXPECT_EQ(c.to_doubles(), (std::vector<double>{19, 22, 43, 50}));
@@ -351,8 +349,11 @@ TEST(OpsBasic, GlobalNormByHand) {
     const Tensor b = Tensor::from_values(std::vector<double>{0, -12}, {1, 2}, DType::f64);
     EXPECT_DOUBLE_EQ(global_norm({a, b}), 13.0);
     EXPECT_DOUBLE_EQ(global_norm({}), 0.0);
-    expect_error([&] { global_norm({a, Tensor::from_ids(std::vector<std::int64_t>{1}, {1})}); },
-                 "global_norm: tensors[1] must be f32 or f64, not i64");
+    expect_error(
+        [&] {
+            global_norm({a, Tensor::from_ids(std::vector<std::int64_t>{1}, {1})});
+        },
+        "global_norm: tensors[1] must be f32 or f64, not i64");
 }
 
 TEST(OpsBasic, CrossEntropyOfUniformLogitsIsLogV) {
@@ -379,8 +380,7 @@ TEST(OpsBasic, SoftcapAtThirtyIsThirtyTanhOne) {
     const Tensor target1 = Tensor::from_ids(std::vector<std::int64_t>{1}, {1});
     const double z = 30.0 * std::tanh(1.0);
     EXPECT_NEAR(softcap_cross_entropy_forward(logits, target1, 30.0).item(0), z + std::log1p(std::exp(-z)), 1e-13);
-    EXPECT_NEAR(softcap_cross_entropy_forward(logits, target1, 0.0).item(0), 30.0 + std::log1p(std::exp(-30.0)),
-                1e-13);
+    EXPECT_NEAR(softcap_cross_entropy_forward(logits, target1, 0.0).item(0), 30.0 + std::log1p(std::exp(-30.0)), 1e-13);
     const Tensor target0 = Tensor::from_ids(std::vector<std::int64_t>{0}, {1});
     EXPECT_NEAR(softcap_cross_entropy_forward(logits, target0, 30.0).item(0), std::log1p(std::exp(-z)), 1e-15);
 }
@@ -413,27 +413,50 @@ TEST(OpsBasic, SumAllAccumulatesInDouble) {
 
 TEST(OpsBasic, ErrorsNameOpAndArgument) {
     const Tensor x = f32({1, 2, 3, 4, 5, 6}, {3, 2});
-    expect_error([&] { linear_forward(Tensor::zeros({3, 4}), Tensor::zeros({3, 5})); },
-                 "linear: w has shape (3, 5), expected (N, 4)");
-    expect_error([&] { linear_forward(Tensor::zeros({3, 4}), Tensor::zeros({5, 4}, DType::f64)); },
-                 "linear: w has dtype f64, expected f32");
     expect_error(
-        [&] { linear_backward(Tensor::zeros({3, 4}), Tensor::zeros({5, 4}), Tensor::zeros({3, 4}), true, true); },
+        [&] {
+            linear_forward(Tensor::zeros({3, 4}), Tensor::zeros({3, 5}));
+        },
+        "linear: w has shape (3, 5), expected (N, 4)");
+    expect_error(
+        [&] {
+            linear_forward(Tensor::zeros({3, 4}), Tensor::zeros({5, 4}, DType::f64));
+        },
+        "linear: w has dtype f64, expected f32");
+    expect_error(
+        [&] {
+            linear_backward(Tensor::zeros({3, 4}), Tensor::zeros({5, 4}), Tensor::zeros({3, 4}), true, true);
+        },
         "linear_backward: dy has shape (3, 4), expected (3, 5)");
-    expect_error([&] { matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2}), false, false); },
-                 "matmul: b has shape (5, 2), expected (4, N)");
-    expect_error([&] { matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2}), false, true); },
-                 "matmul: b has shape (5, 2), expected (N, 4)");
-    expect_error([&] { matmul(Tensor::zeros({3, 4}, DType::bf16), Tensor::zeros({4, 2}), false, false); },
-                 "matmul: a must be f32 or f64, not bf16");
-    expect_error([&] { embedding_forward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 2, 3}, {3})); },
-                 "embedding: id 3 at position 2 is outside [0, 3)");
+    expect_error(
+        [&] {
+            matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2}), false, false);
+        },
+        "matmul: b has shape (5, 2), expected (4, N)");
+    expect_error(
+        [&] {
+            matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2}), false, true);
+        },
+        "matmul: b has shape (5, 2), expected (N, 4)");
+    expect_error(
+        [&] {
+            matmul(Tensor::zeros({3, 4}, DType::bf16), Tensor::zeros({4, 2}), false, false);
+        },
+        "matmul: a must be f32 or f64, not bf16");
+    expect_error(
+        [&] {
+            embedding_forward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 2, 3}, {3}));
+        },
+        "embedding: id 3 at position 2 is outside [0, 3)");
     expect_error([&] { embedding_forward(x, Tensor::from_ids(std::vector<std::int64_t>{-1}, {1})); },
                  "embedding: id -1 at position 0 is outside [0, 3)");
     expect_error([&] { embedding_forward(x, Tensor::zeros({2}, DType::i32)); },
                  "embedding: ids has dtype i32, expected i64");
-    expect_error([&] { embedding_backward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1, 7}, {3}), 5); },
-                 "embedding_backward: id 7 at position 2 is outside [0, 5)");
+    expect_error(
+        [&] {
+            embedding_backward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1, 7}, {3}), 5);
+        },
+        "embedding_backward: id 7 at position 2 is outside [0, 5)");
     expect_error([&] { add(x, Tensor::zeros({2, 3})); }, "add: b has shape (2, 3), expected (3, 2)");
     expect_error([&] { mul(x, x.to(DType::f64)); }, "mul: b has dtype f64, expected f32");
     expect_error([&] { mul_broadcast(x, Tensor::zeros({3}), -1); }, "mul_broadcast: g has shape (3), expected (2)");
@@ -446,24 +469,30 @@ TEST(OpsBasic, ErrorsNameOpAndArgument) {
     const Tensor targets = Tensor::from_ids(std::vector<std::int64_t>{0, 2, 1}, {3});
     expect_error([&] { softcap_cross_entropy_forward(x, targets); },
                  "softcap_cross_entropy: target 2 at position 1 is outside [0, 2)");
-    expect_error([&] { softcap_cross_entropy_forward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1}, {2})); },
-                 "softcap_cross_entropy: targets has shape (2), expected (3)");
+    expect_error(
+        [&] {
+            softcap_cross_entropy_forward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1}, {2}));
+        },
+        "softcap_cross_entropy: targets has shape (2), expected (3)");
     expect_error([&] { softcap_cross_entropy_forward(Tensor::zeros({6}), targets); },
                  "softcap_cross_entropy: logits has shape (6), expected (N, V)");
-    expect_error([&] { softcap_cross_entropy_backward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1, 0}, {3}),
-                                                      Tensor::zeros({3}, DType::f64)); },
-                 "softcap_cross_entropy_backward: dnll has dtype f64, expected f32");
+    expect_error(
+        [&] {
+            softcap_cross_entropy_backward(x, Tensor::from_ids(std::vector<std::int64_t>{0, 1, 0}, {3}),
+                                           Tensor::zeros({3}, DType::f64));
+        },
+        "softcap_cross_entropy_backward: dnll has dtype f64, expected f32");
 }
 
 // Runs f with a given OpenMP thread count, restoring the previous setting.
-template <typename F> auto with_threads(int threads, F f) {
+template <typename F>
+auto with_threads(int threads, F f) {
     const int previous = omp_get_max_threads();
     omp_set_num_threads(threads);
     auto result = f();
     omp_set_num_threads(previous);
     return result;
 }
-
 
 TEST(OpsBasic, ReductionsAreBitwiseIndependentOfThreadCount) {
     // Large enough that every op crosses its parallel threshold and splits its reduction into several chunks.

@@ -14,12 +14,12 @@
 #endif
 
 #include "core/error.h"
-#include "tests/core/test_util.h"
 #include "core/ops/bigram.h"
 #include "core/ops/fake_quant.h"
 #include "core/ops/smear.h"
 #include "core/ops/xsa.h"
 #include "tests/core/op_harness.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf::test {
 
@@ -165,18 +165,30 @@ TEST(XsaTest, GroupedQueryEqualsMultiHeadWithRepeatedValues) {
 TEST(XsaTest, RejectsBadInputs) {
     const Tensor y = Tensor::zeros({2, 4, 3, 5});
     const Tensor v = Tensor::zeros({2, 2, 3, 5});
-    EXPECT_EQ(error_message([&] { xsa_forward(y, Tensor::zeros({2, 3, 3, 5})); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_forward(y, Tensor::zeros({2, 3, 3, 5}));
+              }),
               "xsa: 4 query heads are not a multiple of 3 KV heads");
-    EXPECT_EQ(error_message([&] { xsa_forward(y, Tensor::zeros({2, 2, 4, 5})); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_forward(y, Tensor::zeros({2, 2, 4, 5}));
+              }),
               "xsa: v has shape (2, 2, 4, 5), expected (2, 2, 3, 5)");
-    EXPECT_EQ(error_message([&] { xsa_forward(y, Tensor::zeros({2, 2, 3})); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_forward(y, Tensor::zeros({2, 2, 3}));
+              }),
               "xsa: v must be 4-D (B, Hkv, T, Dh), got shape (2, 2, 3)");
-    EXPECT_EQ(error_message([&] { xsa_forward(Tensor::zeros({4, 3, 5}), v); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_forward(Tensor::zeros({4, 3, 5}), v);
+              }),
               "xsa: y must be 4-D (B, H, T, Dh), got shape (4, 3, 5)");
     EXPECT_EQ(error_message([&] { xsa_forward(y, v.to(DType::f64)); }), "xsa: v has dtype f64, expected f32");
-    EXPECT_EQ(error_message([&] { xsa_forward(Tensor::zeros({2, 4, 3, 5}, DType::i64), v); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_forward(Tensor::zeros({2, 4, 3, 5}, DType::i64), v);
+              }),
               "xsa: y must be f32 or f64, not i64");
-    EXPECT_EQ(error_message([&] { xsa_backward(y, v, Tensor::zeros({2, 4, 3, 4})); }),
+    EXPECT_EQ(error_message([&] {
+                  xsa_backward(y, v, Tensor::zeros({2, 4, 3, 4}));
+              }),
               "xsa_backward: dout has shape (2, 4, 3, 4), expected (2, 4, 3, 5)");
     EXPECT_EQ(error_message([&] { xsa_backward(y, v, y.to(DType::f64)); }),
               "xsa_backward: dout has dtype f64, expected f32");
@@ -221,11 +233,15 @@ TEST(SmearTest, GateGradientAtZeroIsAQuarterOfTheSum) {
 TEST(SmearTest, RejectsBadInputs) {
     const Tensor h = Tensor::zeros({2, 4, 3});
     EXPECT_EQ(error_message([&] { smear_forward(h, Tensor::zeros({4})); }), "smear: g has shape (4), expected (3)");
-    EXPECT_EQ(error_message([&] { smear_forward(Tensor::zeros({4, 3}), Tensor::zeros({3})); }),
+    EXPECT_EQ(error_message([&] {
+                  smear_forward(Tensor::zeros({4, 3}), Tensor::zeros({3}));
+              }),
               "smear: h must be 3-D (B, T, D), got shape (4, 3)");
     EXPECT_EQ(error_message([&] { smear_forward(h, Tensor::zeros({3}, DType::f64)); }),
               "smear: g has dtype f64, expected f32");
-    EXPECT_EQ(error_message([&] { smear_backward(h, Tensor::zeros({3}), Tensor::zeros({2, 4, 2})); }),
+    EXPECT_EQ(error_message([&] {
+                  smear_backward(h, Tensor::zeros({3}), Tensor::zeros({2, 4, 2}));
+              }),
               "smear_backward: dout has shape (2, 4, 2), expected (2, 4, 3)");
 }
 
@@ -284,7 +300,9 @@ TEST(FakeQuantTest, RejectsBadInputs) {
     const Tensor w = Tensor::zeros({2, 4});
     EXPECT_EQ(error_message([&] { fake_quantize_rows(Tensor::zeros({8}), FakeQuantSpec{}); }),
               "fake_quantize_rows: w must be 2-D (rows, cols), got shape (8)");
-    EXPECT_EQ(error_message([&] { fake_quantize_rows(Tensor::zeros({2, 4}, DType::i64), FakeQuantSpec{}); }),
+    EXPECT_EQ(error_message([&] {
+                  fake_quantize_rows(Tensor::zeros({2, 4}, DType::i64), FakeQuantSpec{});
+              }),
               "fake_quantize_rows: w must be f32 or f64, not i64");
     EXPECT_EQ(error_message([&] { fake_quantize_rows(w, quant_spec(5, 4, 31.0, 1e-8)); }),
               "fake_quantize_rows: spec.min_q 5 exceeds spec.max_q 4");
@@ -344,13 +362,15 @@ TEST(BigramTest, RejectsBadInputs) {
     const Tensor ids = Tensor::from_ids(std::vector<std::int64_t>{1, 2, 3, -4}, {2, 2});
     EXPECT_EQ(error_message([&] { bigram_hash_ids(ids, 512, BigramHashKind::xor_mod); }),
               "bigram_hash_ids: ids[1, 1] = -4 is negative");
-    EXPECT_EQ(error_message([&] { bigram_hash_ids(Tensor::zeros({2, 2}), 512, BigramHashKind::xor_mod); }),
-              "bigram_hash_ids: ids has dtype f32, expected i64");
     EXPECT_EQ(error_message([&] {
-                  bigram_hash_ids(Tensor::from_ids(std::vector<std::int64_t>{1, 2}, {2}), 512,
-                                  BigramHashKind::multiply_add);
+                  bigram_hash_ids(Tensor::zeros({2, 2}), 512, BigramHashKind::xor_mod);
               }),
-              "bigram_hash_ids: ids must be 2-D (B, T), got shape (2)");
+              "bigram_hash_ids: ids has dtype f32, expected i64");
+    EXPECT_EQ(
+        error_message([&] {
+            bigram_hash_ids(Tensor::from_ids(std::vector<std::int64_t>{1, 2}, {2}), 512, BigramHashKind::multiply_add);
+        }),
+        "bigram_hash_ids: ids must be 2-D (B, T), got shape (2)");
     const Tensor good = Tensor::from_ids(std::vector<std::int64_t>{1, 2}, {1, 2});
     EXPECT_EQ(error_message([&] { bigram_hash_ids(good, 1, BigramHashKind::xor_mod); }),
               "bigram_hash_ids: buckets 1 is out of range [2, 2147483648] for the xor_mod hash");
@@ -374,7 +394,7 @@ TEST(SeedOpsTest, BitwiseDeterministicAcrossThreadCounts) {
     const Tensor w = op_harness_random({128, 512}, 56).to(DType::f32);
     const Tensor ids = op_harness_random_ids({8, 5000}, 1024, 57);
     const int saved_threads = omp_get_max_threads();
-    std::vector<std::vector<Tensor>> runs;
+    std::vector<std::vector<Tensor> > runs;
     for (int threads : {1, 2, 3}) {
         omp_set_num_threads(threads);
         const XsaGrads xsa_grads = xsa_backward(y, v, dy);

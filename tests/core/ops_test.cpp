@@ -86,8 +86,8 @@ TEST_P(OpHarness, GradientMatchesFiniteDifferences) {
     const auto weights = op_harness_loss_weights(outputs);
     std::vector<Tensor> grad_outputs;
     for (std::size_t k = 0; k < outputs.size(); ++k) {
-        grad_outputs.push_back(op_harness_output_counts(op, k) ? weights[k] : Tensor::zeros(outputs[k].shape(),
-                                                                                               DType::f64));
+        grad_outputs.push_back(op_harness_output_counts(op, k) ? weights[k]
+                                                               : Tensor::zeros(outputs[k].shape(), DType::f64));
     }
     const auto grads = op.backward(inputs, outputs, grad_outputs);
     ASSERT_EQ(grads.size(), inputs.size());

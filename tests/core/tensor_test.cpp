@@ -36,12 +36,12 @@ TEST(TensorDType, Bf16RoundsToNearestEven) {
 TEST(TensorDType, F16RoundsToNearestEven) {
     EXPECT_EQ(f16_from_float(1.0f), 0x3C00);
     EXPECT_EQ(f16_from_float(-2.5f), 0xC100);
-    EXPECT_EQ(f16_from_float(65504.0f), 0x7BFF);      // largest finite half
-    EXPECT_EQ(f16_from_float(65519.0f), 0x7BFF);      // below the halfway point to 65536
-    EXPECT_EQ(f16_from_float(65520.0f), 0x7C00);      // halfway: ties to even = infinity
-    EXPECT_EQ(f16_from_float(5.9604644775390625e-08f), 0x0001);  // smallest subnormal 2^-24
+    EXPECT_EQ(f16_from_float(65504.0f), 0x7BFF);                  // largest finite half
+    EXPECT_EQ(f16_from_float(65519.0f), 0x7BFF);                  // below the halfway point to 65536
+    EXPECT_EQ(f16_from_float(65520.0f), 0x7C00);                  // halfway: ties to even = infinity
+    EXPECT_EQ(f16_from_float(5.9604644775390625e-08f), 0x0001);   // smallest subnormal 2^-24
     EXPECT_EQ(f16_from_float(2.98023223876953125e-08f), 0x0000);  // 2^-25: halfway to 0, ties to even 0
-    EXPECT_EQ(f16_from_float(6.103515625e-05f), 0x0400);           // smallest normal 2^-14
+    EXPECT_EQ(f16_from_float(6.103515625e-05f), 0x0400);          // smallest normal 2^-14
     // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: ties to even 1.
     EXPECT_EQ(f16_from_float(1.0f + 0.00048828125f), 0x3C00);
     EXPECT_EQ(f16_from_float(1.0f + 3 * 0.00048828125f), 0x3C02);

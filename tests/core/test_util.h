@@ -39,7 +39,8 @@ bool bitwise_equal(const Tensor& a, const Tensor& b);
 std::string error_message(const std::function<void()>& call);
 // Flat index into a contiguous (B, H, T, Dh) tensor.
 std::int64_t index4(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_t i, std::int64_t d);
-// Copies KV head h / group into head h (torch's repeat_interleave layout for GQA): (B, Hkv, T, Dh) -> (B, Hkv·group, T, Dh).
+// Copies KV head h / group into head h (torch's repeat_interleave layout for GQA): (B, Hkv, T, Dh) -> (B, Hkv·group, T,
+// Dh).
 Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group);
 
 void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);

@@ -131,8 +131,8 @@ TEST(Gpt, WholeModelGradientMatchesFiniteDifferences) {
             value.set_item(i, original);
             const double numeric = (plus - minus) / (2 * step);
             const double analytic = parameter.var.grad().item(i);
-            EXPECT_NEAR(analytic, numeric, 1e-7 * std::max(1.0, std::abs(numeric))) << parameter.name << "[" << i
-                                                                                   << "]";
+            EXPECT_NEAR(analytic, numeric, 1e-7 * std::max(1.0, std::abs(numeric)))
+                << parameter.name << "[" << i << "]";
             ++checked;
         }
     }
@@ -158,9 +158,9 @@ TEST(Gpt, GradientsAccumulateAcrossBackwardPasses) {
 TEST(Gpt, MatchesTheIndependentPyTorchOracle) {
     for (const DType dtype : {DType::f64, DType::f32}) {
         // The f32 fixture runs the oracle's forward and backward entirely in float32.
-        const SafetensorsFile fixture = safetensors_read(test::test_source_path(
-            dtype == DType::f64 ? "tests/oracle/fixtures/baseline_tiny.safetensors"
-                                : "tests/oracle/fixtures/baseline_tiny_f32.safetensors"));
+        const SafetensorsFile fixture = safetensors_read(
+            test::test_source_path(dtype == DType::f64 ? "tests/oracle/fixtures/baseline_tiny.safetensors"
+                                                       : "tests/oracle/fixtures/baseline_tiny_f32.safetensors"));
         Gpt model(tiny_config(dtype));
         for (const Parameter& parameter : model.parameters()) {
             Tensor value = parameter.var.value();

@@ -24,8 +24,6 @@ namespace {
 using test::bitwise_equal;
 using test::error_message;
 
-
-
 // max |G − expected_diagonal·I| for the Gram matrix of w's rows (by_rows) or columns, w viewed as (rows, cols).
 double gram_error(const Tensor& w, bool by_rows, double expected_diagonal) {
     const std::int64_t rows = w.size(0);

@@ -628,11 +628,12 @@ TEST(OptimErrors, OneLineNamingTheParameter) {
                                adam.add_group({{"blocks.0.attn.q", Tensor::zeros({4, 6}), Tensor::zeros({6, 4})}}, {});
                            }),
                            "'blocks.0.attn.q' has a gradient of shape (6, 4) for a value of shape (4, 6)");
-    expect_one_line_naming(error_of([] {
-                               Muon muon;
-                               muon.add_group({{"skip_weights", Tensor::zeros({5}), Tensor::zeros({5})}}, {});
-                           }),
-                           "muon: parameter 'skip_weights' has shape (5); Muon takes 2-D matrices or 3-D banks of them only");
+    expect_one_line_naming(
+        error_of([] {
+            Muon muon;
+            muon.add_group({{"skip_weights", Tensor::zeros({5}), Tensor::zeros({5})}}, {});
+        }),
+        "muon: parameter 'skip_weights' has shape (5); Muon takes 2-D matrices or 3-D banks of them only");
     expect_one_line_naming(error_of([] {
                                Sgd sgd;
                                sgd.add_group({{"tok_emb", Tensor::zeros({4, 4}, DType::bf16), Tensor()}}, {});
@@ -785,7 +786,8 @@ TEST(MuonBank, BankStepEqualsPerSliceSteps) {
     Muon banked, separate;
     banked.add_group({OptimParam{"bank", bank, bank_grad}}, MuonOptions{});
     std::vector<OptimParam> params;
-    for (std::size_t s = 0; s < 3; ++s) params.push_back(OptimParam{"m" + std::to_string(s), slices[s], slice_grads[s]});
+    for (std::size_t s = 0; s < 3; ++s)
+        params.push_back(OptimParam{"m" + std::to_string(s), slices[s], slice_grads[s]});
     separate.add_group(params, MuonOptions{});
     banked.step();
     banked.step();

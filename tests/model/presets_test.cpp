@@ -301,15 +301,17 @@ TEST(Components, LnScaleMultipliesBlockInputsByInverseSqrtDepth) {
         const std::string& name = a.parameters()[i].name;
         Tensor wa = a.parameters()[i].var.value();
         Tensor wb = b.parameters()[i].var.value();
-        const bool block_matrix = name.rfind("blocks.", 0) == 0 && wa.dim() == 2 && name.find("resid_mix") == std::string::npos;
+        const bool block_matrix =
+            name.rfind("blocks.", 0) == 0 && wa.dim() == 2 && name.find("resid_mix") == std::string::npos;
         const bool in_layer = name.rfind("blocks." + std::to_string(layer) + ".", 0) == 0;
         for (std::int64_t k = 0; k < wa.numel(); ++k) {
             double value = wa.item(k);
             if (block_matrix) value = in_layer ? 0.3 * random.normal() : 0.0;
             wa.set_item(k, value);
             // q, k, v and fc read the (scaled) norms: fold the factor into them for the model without LN scale.
-            const bool reads_norm = in_layer && (name.find("c_q") != std::string::npos || name.find("c_k") != std::string::npos ||
-                                                 name.find("c_v") != std::string::npos || name.find("mlp.fc") != std::string::npos);
+            const bool reads_norm =
+                in_layer && (name.find("c_q") != std::string::npos || name.find("c_k") != std::string::npos ||
+                             name.find("c_v") != std::string::npos || name.find("mlp.fc") != std::string::npos);
             wb.set_item(k, reads_norm ? value * factor : value);
         }
     }
