@@ -164,11 +164,16 @@ TrainResult model_run_training(Config config, const std::string& data, const std
     options.config = std::move(config);
     options.output_directory = out;
     options.validate = validate;
-    if (print_log) options.log = [](const std::string& line) { std::cout << line << std::endl; };
     auto progress = std::make_shared<Progress>("train", options.config.get_int("ITERATIONS"), "steps");
+    if (print_log) {
+        options.log = [progress](const std::string& line) {
+            progress->interrupt();  // log lines go to stdout; keep them off the progress line on a terminal
+            std::cout << line << std::endl;
+        };
+    }
     options.progress = [progress](std::int64_t step, std::int64_t) { progress->update(step); };
     TrainResult result = trainer_run(options);
-    progress->finish();
+    progress->clear();
     return result;
 }
 

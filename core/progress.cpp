@@ -42,6 +42,22 @@ void Progress::finish() {
     finished_ = true;
 }
 
+void Progress::clear() {
+    if (finished_) return;
+    if (enabled_ && done_ > 0) {
+        std::fputs("\r\033[K", stderr);
+        std::fflush(stderr);
+    }
+    finished_ = true;
+}
+
+void Progress::interrupt() {
+    if (!enabled_ || finished_ || done_ == 0) return;
+    std::fputs("\r\033[K", stderr);
+    std::fflush(stderr);
+    last_draw_ = start_;  // redraw at the next update
+}
+
 void Progress::draw(bool force) {
     if (!enabled_) return;
     const auto now = std::chrono::steady_clock::now();

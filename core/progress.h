@@ -20,7 +20,10 @@ public:
     Progress& operator=(const Progress&) = delete;
 
     void update(std::int64_t done);
-    void finish();
+    void finish();  // draws the final state and ends the line
+    void clear();   // erases the line for good (a transient progress display)
+    // Erases the line so another line can be printed; the next update draws it again.
+    void interrupt();
 
 private:
     void draw(bool force);

@@ -10,6 +10,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/profile.h"
+#include "core/progress.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
 #include "core/token_stream.h"
@@ -291,7 +292,15 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     DistributedTokenLoader loader(train_files, 0, 1);
 
-    auto validate = [&]() { return evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences); };
+    // Validation over the whole split can take minutes on the CPU: show it on a terminal (silent in logs and CI).
+    auto validate = [&]() {
+        Progress progress("validate", 0, "sequences");
+        ValidationResult result =
+            evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences,
+                                [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
+        progress.clear();
+        return result;
+    };
 
     const Deadline deadline(max_wallclock_ms);
     // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise; S3 warms down
