@@ -1,6 +1,8 @@
 // Test helpers: repository paths and self-cleaning temporary folders.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -33,6 +35,8 @@ private:
 
 // Largest |a − b| over the elements; infinity when the shapes differ.
 double max_abs_difference(const Tensor& a, const Tensor& b);
+// A string test parameter as a GoogleTest name ("s1-recursive-4b7l" -> "s1_recursive_4b7l").
+std::string test_param_name(const ::testing::TestParamInfo<const char*>& info);
 // Same shape, dtype and bytes.
 bool bitwise_equal(const Tensor& a, const Tensor& b);
 // The message of the pgolf::Error that call throws, or "(no error)".

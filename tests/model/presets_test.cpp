@@ -10,6 +10,7 @@
 #include "core/ops/fake_quant.h"
 #include "model/gpt.h"
 #include "model/random.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
@@ -188,14 +189,7 @@ TEST_P(PresetGradient, WholeSmokeModelMatchesFiniteDifferences) {
     EXPECT_GT(checked, 60);
 }
 
-INSTANTIATE_TEST_SUITE_P(Seeds, PresetGradient, ::testing::ValuesIn(kSeedPresets),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                             std::string name = info.param;
-                             for (char& c : name) {
-                                 if (c == '-') c = '_';
-                             }
-                             return name;
-                         });
+INSTANTIATE_TEST_SUITE_P(Seeds, PresetGradient, ::testing::ValuesIn(kSeedPresets), test::test_param_name);
 
 }  // namespace
 }  // namespace pgolf

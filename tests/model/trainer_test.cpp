@@ -201,13 +201,7 @@ TEST_P(SeedPresetTraining, TrainsDeterministicallyWithFallingLoss) {
 INSTANTIATE_TEST_SUITE_P(Seeds, SeedPresetTraining,
                          ::testing::Values("s1-recursive-4b7l", "s2-growing-recurrence", "s3-crawler-3f2cx2",
                                            "s4-11l-recurrence-prequant"),
-                         [](const ::testing::TestParamInfo<const char*>& info) {
-                             std::string name = info.param;
-                             for (char& c : name) {
-                                 if (c == '-') c = '_';
-                             }
-                             return name;
-                         });
+                         test::test_param_name);
 
 }  // namespace
 }  // namespace pgolf
