@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/data_commands.h"
+#include "cli/export_commands.h"
 #include "cli/model_commands.h"
 #include "core/build_info.h"
 #include "core/error.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
     app.add_flag("--version", version, "Print version, build and CUDA device information");
     pgolf::data_commands_register(app);
     pgolf::model_commands_register(app);
+    pgolf::export_commands_register(app);
     try {
         app.parse(argc, argv);
         if (version) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/format.h"
+#include "cli/preset_options.h"
 #include "core/error.h"
 #include "core/ops/linear.h"
 #include "core/profile.h"
@@ -19,25 +20,6 @@
 namespace pgolf {
 
 namespace {
-
-struct PresetArguments {
-    std::string preset = "baseline";
-    std::string scale = "full";
-    std::vector<std::string> overrides;
-
-    Config load() const {
-        Config config = config_load_preset(preset, scale);
-        for (const std::string& assignment : overrides) config.apply_override(assignment);
-        return config;
-    }
-};
-
-void model_add_preset_options(CLI::App* command, PresetArguments& args) {
-    command->add_option("--preset", args.preset, "Preset name (model/presets/*.json)")->capture_default_str();
-    command->add_option("--scale", args.scale, "full (published shapes) or smoke (tiny, CPU-sized)")
-        ->capture_default_str();
-    command->add_option("--set", args.overrides, "Override a config key: KEY=VALUE (repeatable)");
-}
 
 struct InfoArguments {
     PresetArguments preset;
@@ -261,7 +243,7 @@ void model_commands_register(CLI::App& app) {
     auto info = std::make_shared<InfoArguments>();
     CLI::App* info_command = model->add_subcommand(
         "info", "Parameters per optimizer group, virtual-layer schedule and FLOPs per token of a preset");
-    model_add_preset_options(info_command, info->preset);
+    preset_add_options(info_command, info->preset);
     info_command->add_flag("--json", info->json, "Print JSON instead of text");
     info_command->add_flag("--keys", info->keys, "Also list every config key and value");
     info_command->callback([info] { model_run_info(*info); });
@@ -269,7 +251,7 @@ void model_commands_register(CLI::App& app) {
     auto train = std::make_shared<TrainArguments>();
     CLI::App* train_command = app.add_subcommand(
         "train", "Train a preset on the CPU engine; writes OUT/train.log and OUT/final_model.safetensors");
-    model_add_preset_options(train_command, train->preset);
+    preset_add_options(train_command, train->preset);
     train_command->add_option("--seed", train->seed, "Random seed (default: the preset's SEED)");
     train_command->add_option("--data", train->data,
                               "Dataset folder with fineweb_{train,val}_*.bin (default: the preset's DATA_PATH)");
@@ -282,7 +264,7 @@ void model_commands_register(CLI::App& app) {
     auto bench_train = std::make_shared<BenchArguments>();
     CLI::App* bench_train_command =
         bench->add_subcommand("train", "Training throughput (tokens/s, GFLOP/s) next to this machine's sgemm rate");
-    model_add_preset_options(bench_train_command, bench_train->preset);
+    preset_add_options(bench_train_command, bench_train->preset);
     bench_train_command->add_option("--data", bench_train->data, "Dataset folder (default: the preset's DATA_PATH)");
     bench_train_command->add_option("--tokenizer", bench_train->tokenizer, "SentencePiece model");
     bench_train_command->add_option("--steps", bench_train->steps, "Training steps to time")->capture_default_str();

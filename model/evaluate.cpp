@@ -4,6 +4,9 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/progress.h"
+#include "core/shard.h"
+#include "core/token_stream.h"
 
 namespace pgolf {
 
@@ -36,6 +39,38 @@ ValidationResult evaluate_validation(const Gpt& model, std::span<const std::uint
     }
     return ValidationResult{accumulator.mean_loss(), accumulator.bits_per_byte(), accumulator.target_count(),
                             accumulator.byte_count()};
+}
+
+ValidationData validation_data_load(const Config& config, const std::string& data_directory,
+                                    const std::string& tokenizer_path) {
+    ValidationData data;
+    data.seq_len = config.get_int("TRAIN_SEQ_LEN");
+    const std::int64_t vocab_size = config.get_int("VOCAB_SIZE");
+    const Tokenizer tokenizer = Tokenizer::load(tokenizer_path);
+    if (tokenizer.vocab_size() != vocab_size) {
+        throw Error("VOCAB_SIZE=" + std::to_string(vocab_size) +
+                    " does not match tokenizer vocab_size=" + std::to_string(tokenizer.vocab_size()));
+    }
+    data.tables = tokenizer.byte_tables(static_cast<int>(vocab_size));
+    data.pattern = data_directory + "/fineweb_val_*.bin";
+    data.tokens = validation_tokens_load(shard_glob(data.pattern), data.seq_len);
+    const std::int64_t val_batch_size = config.get_int("VAL_BATCH_SIZE");
+    data.batch_sequences =
+        val_batch_size / (config.get_int("WORLD_SIZE") * config.get_int("GRAD_ACCUM_STEPS")) / data.seq_len;
+    if (data.batch_sequences < 1) {
+        throw Error("VAL_BATCH_SIZE must provide at least one sequence per rank; got VAL_BATCH_SIZE=" +
+                    std::to_string(val_batch_size));
+    }
+    return data;
+}
+
+ValidationResult evaluate_validation(const Gpt& model, const ValidationData& data, const char* label) {
+    Progress progress(label, 0, "sequences");
+    const ValidationResult result =
+        evaluate_validation(model, data.tokens, data.tables, data.seq_len, data.batch_sequences,
+                            [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
+    progress.clear();
+    return result;
 }
 
 }  // namespace pgolf

@@ -559,6 +559,58 @@ Var Gpt::weight(Tape* tape, std::size_t matrix) const {
     return w;
 }
 
+Var Gpt::project(Tape* tape, const Var& x, std::size_t matrix, bool repeat) const {
+    if (observer_) {
+        const Tensor& input = x.value();
+        observer_(matrices_[matrix].name, input.reshape({-1, input.size(-1)}), repeat);
+    }
+    return ag::linear(tape, x, weight(tape, matrix));
+}
+
+std::vector<std::pair<std::string, Tensor>> Gpt::named_tensors() const {
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (std::size_t p = 0; p < parameters_.size(); ++p) {
+        bool banked = false;
+        for (std::size_t m = 0; m < matrices_.size(); ++m) {
+            if (matrices_[m].parameter == p && matrices_[m].slice >= 0) banked = true;
+        }
+        if (!banked) {
+            tensors.emplace_back(parameters_[p].name, parameters_[p].var.value());
+            continue;
+        }
+        // A bank's slices in slice order (Q then out, K then V, …), under their per-layer names.
+        std::vector<std::size_t> slices;
+        for (std::size_t m = 0; m < matrices_.size(); ++m) {
+            if (matrices_[m].parameter == p) slices.push_back(m);
+        }
+        std::sort(slices.begin(), slices.end(),
+                  [&](std::size_t a, std::size_t b) { return matrices_[a].slice < matrices_[b].slice; });
+        for (const std::size_t m : slices) tensors.emplace_back(matrices_[m].name, matrix_value(m));
+    }
+    return tensors;
+}
+
+void Gpt::load_named_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors) {
+    std::vector<std::pair<std::string, Tensor>> targets = named_tensors();
+    std::map<std::string, const Tensor*> given;
+    for (const auto& [name, tensor] : tensors) {
+        if (!given.emplace(name, &tensor).second) throw Error("model weights: duplicate tensor " + name);
+    }
+    for (const auto& [name, target] : targets) {
+        const auto found = given.find(name);
+        if (found == given.end()) throw Error("model weights: missing tensor " + name);
+        if (found->second->shape() != target.shape()) {
+            throw Error("model weights: " + name + " has shape " + shape_string(found->second->shape()) +
+                        ", the model needs " + shape_string(target.shape()));
+        }
+        given.erase(found);
+    }
+    if (!given.empty()) throw Error("model weights: unexpected tensor " + given.begin()->first);
+    std::map<std::string, const Tensor*> by_name;
+    for (const auto& [name, tensor] : tensors) by_name[name] = &tensor;
+    for (auto& [name, target] : targets) target.copy_from(by_name.at(name)->to(target.dtype()));
+}
+
 namespace {
 
 // Element i of a vector as a one-element Var (its gradient lands in that element).
@@ -587,8 +639,7 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     Var x = ag::embedding(tape, param(tok_emb_), inputs);
     if (c.bigram_buckets > 0) {
         const Tensor buckets = bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash);
-        Var bigram =
-            ag::linear(tape, ag::embedding(tape, param(bigram_table_), buckets), weight(tape, bigram_proj_matrix_));
+        Var bigram = project(tape, ag::embedding(tape, param(bigram_table_), buckets), bigram_proj_matrix_, false);
         if (c.bigram_scale_init > 0) bigram = scale_by(tape, bigram, param(bigram_scale_));
         x = ag::add(tape, x, bigram);
     }
@@ -597,13 +648,15 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     const Var x0 = x;
     Var value_embedding;
     if (c.ve_dim > 0) {
-        value_embedding =
-            ag::linear(tape, ag::embedding(tape, param(ve_table_), inputs), weight(tape, ve_proj_matrix_));
+        value_embedding = project(tape, ag::embedding(tape, param(ve_table_), inputs), ve_proj_matrix_, false);
         if (c.ve_shared_scale_init > 0) value_embedding = scale_by(tape, value_embedding, param(ve_shared_scale_));
     }
 
+    std::vector<bool> block_ran(blocks_.size(), false);
     auto block_forward = [&](const VirtualLayer& layer, const Var& x_in) {
         const BlockIndices& block = blocks_[static_cast<std::size_t>(layer.block)];
+        const bool repeat = block_ran[static_cast<std::size_t>(layer.block)];
+        block_ran[static_cast<std::size_t>(layer.block)] = true;
         const bool per_virtual = c.scales_per_virtual_layer;
         const Var attn_scale =
             per_virtual ? ag::row(tape, param(attn_scales_), layer.scale_index) : param(block.attn_scale);
@@ -617,9 +670,9 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
 
         Var h = ag::add(tape, ag::mul_broadcast(tape, x_in, mix0, -1), ag::mul_broadcast(tape, x0, mix1, -1));
         Var n = ag::rmsnorm(tape, h, eps, norm_factor);
-        Var q = ag::linear(tape, n, weight(tape, block.c_q));
-        Var k = ag::linear(tape, n, weight(tape, block.c_k));
-        Var v = ag::linear(tape, n, weight(tape, block.c_v));
+        Var q = project(tape, n, block.c_q, repeat);
+        Var k = project(tape, n, block.c_k, repeat);
+        Var v = project(tape, n, block.c_v, repeat);
         if (layer.ve_index >= 0) {
             // The value embedding joins v before the head split, so XSA sees the augmented v.
             v = ag::add(tape, v,
@@ -634,10 +687,10 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
         Var y = ag::attention(tape, q, k, v);
         if (layer.xsa) y = ag::xsa(tape, y, v);
         y = ag::reshape(tape, ag::permute_0213(tape, y), {batch, seq, d});
-        h = ag::add(tape, h, ag::mul_broadcast(tape, ag::linear(tape, y, weight(tape, block.proj)), attn_scale, -1));
-        Var hidden = ag::linear(tape, ag::rmsnorm(tape, h, eps, norm_factor), weight(tape, block.fc));
+        h = ag::add(tape, h, ag::mul_broadcast(tape, project(tape, y, block.proj, repeat), attn_scale, -1));
+        Var hidden = project(tape, ag::rmsnorm(tape, h, eps, norm_factor), block.fc, repeat);
         hidden = c.leaky_relu ? ag::leaky_relu_squared(tape, hidden, 0.5) : ag::relu_squared(tape, hidden);
-        Var mlp_out = ag::linear(tape, hidden, weight(tape, block.mlp_proj));
+        Var mlp_out = project(tape, hidden, block.mlp_proj, repeat);
         return ag::add(tape, h, ag::mul_broadcast(tape, mlp_out, mlp_scale, -1));
     };
 

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/autograd.h"
@@ -149,6 +151,20 @@ public:
     // Every weight matrix the forward pass multiplies by (the reference's CastedLinear weights): (name, elements).
     std::vector<std::pair<std::string, std::int64_t>> weight_matrices() const;
 
+    // Every tensor of the model under the reference's state-dict names with the banks split into per-layer matrices
+    // (blocks.3.attn.c_q.weight, …), as the seeds export them: views on the model's storage, in parameter order
+    // with each bank's slices where the bank sits.
+    std::vector<std::pair<std::string, Tensor>> named_tensors() const;
+    // Copies values into the model. Names, order-insensitive, and shapes must match named_tensors() exactly: a
+    // missing, extra or misshapen tensor is an error naming it, and nothing is changed.
+    void load_named_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors);
+
+    // Calibration hook: called in every forward pass with the input rows of each weight matrix, (n, in_features)
+    // f32, and whether the matrix's physical block already ran earlier in this pass (S1/S3 loops, S4's re-runs of
+    // blocks 4 and 5). Empty: off.
+    using MatrixInputObserver = std::function<void(const std::string& matrix, const Tensor& input, bool repeat)>;
+    void set_matrix_input_observer(MatrixInputObserver observer) { observer_ = std::move(observer); }
+
     void zero_grad();
 
 private:
@@ -169,6 +185,8 @@ private:
     const Var& param(std::size_t index) const { return parameters_[index].var; }
     Tensor matrix_value(std::size_t matrix) const;     // a view on the matrix's storage
     Var weight(Tape* tape, std::size_t matrix) const;  // fake-quantized when QAT covers it
+    // x · Wᵀ for a weight matrix, reporting x to the observer when one is set.
+    Var project(Tape* tape, const Var& x, std::size_t matrix, bool repeat) const;
     Var forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, Var* core_in, Var* core_out) const;
 
     GptConfig config_;
@@ -190,6 +208,7 @@ private:
     std::size_t bigram_proj_matrix_ = 0, ve_proj_matrix_ = 0;
     std::vector<bool> fake_quant_;  // per matrix
     std::vector<FakeQuantSpec> fake_quant_specs_;
+    MatrixInputObserver observer_;
 };
 
 }  // namespace pgolf

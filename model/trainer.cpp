@@ -13,6 +13,7 @@
 #include "core/progress.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
+#include "core/text_format.h"
 #include "core/token_stream.h"
 #include "core/tokenizer.h"
 #include "model/averaging.h"
@@ -24,12 +25,6 @@
 namespace pgolf {
 
 namespace {
-
-std::string format(const char* pattern, auto... values) {
-    char buffer[512];
-    std::snprintf(buffer, sizeof(buffer), pattern, values...);
-    return buffer;
-}
 
 // The reference's optimizer split: token embedding and untied head on Adam, block matrices on Muon, vectors and
 // control tensors (resid_mix, scales, q_gain, skip weights) on Adam with SCALAR_LR.
@@ -182,7 +177,6 @@ TrainResult trainer_run(const TrainOptions& options) {
     const std::int64_t warmdown_iters = config.get_int("WARMDOWN_ITERS");
     const std::int64_t val_loss_every = config.get_int("VAL_LOSS_EVERY");
     const std::int64_t train_log_every = config.get_int("TRAIN_LOG_EVERY");
-    const std::int64_t val_batch_size = config.get_int("VAL_BATCH_SIZE");
     const double max_wallclock_ms = 1000.0 * config.get_double("MAX_WALLCLOCK_SECONDS");
     const double grad_clip = config.get_double("GRAD_CLIP_NORM");
     const std::uint64_t seed = static_cast<std::uint64_t>(config.get_int("SEED"));
@@ -191,25 +185,13 @@ TrainResult trainer_run(const TrainOptions& options) {
         throw Error("train: GRAD_ACCUM_STEPS must be positive and ITERATIONS, WARMUP_STEPS non-negative");
     }
 
-    const Tokenizer tokenizer = Tokenizer::load(options.tokenizer_path);
-    if (tokenizer.vocab_size() != model_config.vocab_size) {
-        throw Error("VOCAB_SIZE=" + std::to_string(model_config.vocab_size) +
-                    " does not match tokenizer vocab_size=" + std::to_string(tokenizer.vocab_size()));
-    }
-    const TokenizerByteTables tables = tokenizer.byte_tables(static_cast<int>(model_config.vocab_size));
+    const ValidationData validation = validation_data_load(config, options.data_directory, options.tokenizer_path);
     const std::string train_pattern = options.data_directory + "/fineweb_train_*.bin";
-    const std::string val_pattern = options.data_directory + "/fineweb_val_*.bin";
     const std::vector<std::string> train_files = shard_glob(train_pattern);
-    const std::vector<std::uint16_t> val_tokens = validation_tokens_load(shard_glob(val_pattern), seq_len);
-    const std::int64_t val_batch_sequences = val_batch_size / (world_size * grad_accum) / seq_len;
-    if (val_batch_sequences < 1) {
-        throw Error("VAL_BATCH_SIZE must provide at least one sequence per rank; got VAL_BATCH_SIZE=" +
-                    std::to_string(val_batch_size));
-    }
     log("val_bpb:enabled tokenizer_kind=sentencepiece tokenizer_path=" + options.tokenizer_path);
     log("train_loader:dataset:" + std::filesystem::path(options.data_directory).filename().string() +
         " train_shards:" + std::to_string(train_files.size()));
-    log("val_loader:shards pattern=" + val_pattern + " tokens:" + std::to_string(val_tokens.size() - 1));
+    log("val_loader:shards pattern=" + validation.pattern + " tokens:" + std::to_string(validation.tokens.size() - 1));
 
     Gpt model(model_config);  // mutable: QAT switches the forward pass during training
     model.initialize(seed);
@@ -217,12 +199,12 @@ TrainResult trainer_run(const TrainOptions& options) {
     const double flops_per_token = model.training_flops_per_token(seq_len, model.config().eval_passes);
     log("model_params:" + std::to_string(model.parameter_count()));
     log("world_size:" + std::to_string(world_size) + " grad_accum_steps:" + std::to_string(grad_accum));
-    log(format("tie_embeddings:%s embed_lr:%g head_lr:%g matrix_lr:%g scalar_lr:%g",
-               model_config.tie_embeddings ? "True" : "False",
-               model_config.tie_embeddings ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR"),
-               model_config.tie_embeddings ? 0.0 : config.get_double("HEAD_LR"), config.get_double("MATRIX_LR"),
-               config.get_double("SCALAR_LR")));
-    log(format(
+    log(text_format("tie_embeddings:%s embed_lr:%g head_lr:%g matrix_lr:%g scalar_lr:%g",
+                    model_config.tie_embeddings ? "True" : "False",
+                    model_config.tie_embeddings ? config.get_double("TIED_EMBED_LR") : config.get_double("EMBED_LR"),
+                    model_config.tie_embeddings ? 0.0 : config.get_double("HEAD_LR"), config.get_double("MATRIX_LR"),
+                    config.get_double("SCALAR_LR")));
+    log(text_format(
         "train_batch_tokens:%lld train_seq_len:%lld iterations:%lld warmup_steps:%lld max_wallclock_seconds:%.3f",
         static_cast<long long>(batch_tokens), static_cast<long long>(seq_len), static_cast<long long>(iterations),
         static_cast<long long>(warmup_steps), max_wallclock_ms / 1000.0));
@@ -292,15 +274,8 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     DistributedTokenLoader loader(train_files, 0, 1);
 
-    // Validation over the whole split can take minutes on the CPU: show it on a terminal (silent in logs and CI).
-    auto validate = [&]() {
-        Progress progress("validate", 0, "sequences");
-        ValidationResult result =
-            evaluate_validation(model, val_tokens, tables, seq_len, val_batch_sequences,
-                                [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
-        progress.clear();
-        return result;
-    };
+    // Validation over the whole split can take minutes on the CPU: shown on a terminal (silent in logs and CI).
+    auto validate = [&]() { return evaluate_validation(model, validation, "validate"); };
 
     const Deadline deadline(max_wallclock_ms);
     // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise; S3 warms down
@@ -345,9 +320,9 @@ TrainResult trainer_run(const TrainOptions& options) {
             stopwatch.pause();
             const double train_time_ms = stopwatch.elapsed_ms();
             const ValidationResult val = validate();
-            log(format("step:%lld/%lld val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms",
-                       static_cast<long long>(step), static_cast<long long>(iterations), val.val_loss, val.val_bpb,
-                       train_time_ms, train_time_ms / static_cast<double>(std::max<std::int64_t>(step, 1))));
+            log(text_format("step:%lld/%lld val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms",
+                            static_cast<long long>(step), static_cast<long long>(iterations), val.val_loss, val.val_bpb,
+                            train_time_ms, train_time_ms / static_cast<double>(std::max<std::int64_t>(step, 1))));
             result.final_val_loss = val.val_loss;
             result.final_val_bpb = val.val_bpb;
             stopwatch.resume();
@@ -355,8 +330,9 @@ TrainResult trainer_run(const TrainOptions& options) {
         if (last_step) {
             if (stop_after_step >= 0 && step < iterations) {
                 result.stopped_early = true;
-                log(format("stopping_early: wallclock_cap train_time:%.0fms step:%lld/%lld", stopwatch.elapsed_ms(),
-                           static_cast<long long>(step), static_cast<long long>(iterations)));
+                log(text_format("stopping_early: wallclock_cap train_time:%.0fms step:%lld/%lld",
+                                stopwatch.elapsed_ms(), static_cast<long long>(step),
+                                static_cast<long long>(iterations)));
             }
             break;
         }
@@ -381,9 +357,9 @@ TrainResult trainer_run(const TrainOptions& options) {
         const double approx_ms = stopwatch.elapsed_ms();
         const bool log_now = train_log_every > 0 && (step <= 10 || step % train_log_every == 0 || stop_after_step >= 0);
         if (log_now) {
-            log(format("step:%lld/%lld train_loss:%.4f train_time:%.0fms step_avg:%.2fms", static_cast<long long>(step),
-                       static_cast<long long>(iterations), train_loss, approx_ms,
-                       approx_ms / static_cast<double>(step)));
+            log(text_format("step:%lld/%lld train_loss:%.4f train_time:%.0fms step_avg:%.2fms",
+                            static_cast<long long>(step), static_cast<long long>(iterations), train_loss, approx_ms,
+                            approx_ms / static_cast<double>(step)));
         }
         if (stop_after_step < 0 && deadline.expired(approx_ms)) stop_after_step = step;
     }
@@ -394,8 +370,8 @@ TrainResult trainer_run(const TrainOptions& options) {
         result.tokens_per_second = static_cast<double>(step * batch_tokens) / (result.train_time_ms / 1000.0);
         result.model_gflops_per_second = result.tokens_per_second * flops_per_token / 1e9;
     }
-    log(format("throughput: tokens_per_s:%.0f model_gflops_per_s:%.2f flops_per_token:%.0f", result.tokens_per_second,
-               result.model_gflops_per_second, flops_per_token));
+    log(text_format("throughput: tokens_per_s:%.0f model_gflops_per_s:%.2f flops_per_token:%.0f",
+                    result.tokens_per_second, result.model_gflops_per_second, flops_per_token));
 
     // QAT ends with training; the exported weights are the average when the seed used one (EMA wins over SWA,
     // as in the reference where the EMA is loaded last).
@@ -409,11 +385,11 @@ TrainResult trainer_run(const TrainOptions& options) {
     if (ema) {
         ema->apply();
         averaged = "ema";
-        log(format("ema:applied decay:%g", ema_decay));
+        log(text_format("ema:applied decay:%g", ema_decay));
     }
     if (!averaged.empty() && options.validate) {
         const ValidationResult val = validate();
-        log(format("final_%s val_loss:%.4f val_bpb:%.4f", averaged.c_str(), val.val_loss, val.val_bpb));
+        log(text_format("final_%s val_loss:%.4f val_bpb:%.4f", averaged.c_str(), val.val_loss, val.val_bpb));
         result.final_val_loss = val.val_loss;
         result.final_val_bpb = val.val_bpb;
     }

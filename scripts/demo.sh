@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample data: install, build, check the sp1024 sample shards (the validation split's
 # token count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then
-# train the baseline's smoke scale on the CPU engine (about 80 s on 2 cores) into runs/demo-smoke.
+# train the baseline's smoke scale on the CPU engine (about 80 s on 2 cores) into runs/demo-smoke, export it as the
+# baseline did (int8 + zlib-9, with the engine's sources as the counted code) and score the artifact read back.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
@@ -16,3 +17,5 @@ run data verify data/datasets/fineweb10B_sp1024_mini --tokenizer data/tokenizers
 run model info --preset baseline
 run model info --preset s2-growing-recurrence
 run train --preset baseline --scale smoke --seed 1337 --out runs/demo-smoke
+run export --run runs/demo-smoke
+run eval --artifact runs/demo-smoke/final_model.int8.pga

@@ -43,7 +43,7 @@ mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
@@ -126,6 +126,55 @@ expect_one_line train-no-out "$work/err"
 check train-bad-data 1 "$pgolf" train --preset baseline --scale smoke --data "$work/nope" --out "$work/run2" \
   --tokenizer "$tok"
 expect_one_line train-bad-data "$work/err"
+
+# export: the run's weights to each seed's artifact; sizes from the files; the round trip scored and read back by eval.
+pushd "$src" >/dev/null
+check export 0 "$pgolf" export --run "$work/run"
+expect_text export "$work/out" "final_int8_zlib_roundtrip_exact val_loss:"
+expect_text export "$work/out" "quantization_gap val_bpb:"
+model_bytes=$(stat -c %s "$work/run/final_model.int8.pga")
+code_bytes=$(stat -c %s "$work/run/engine-source.tar.xz")
+expect_text export "$work/out" "Total submission size int8+zlib: $((model_bytes + code_bytes)) bytes"
+expect_text export "$work/out" "Code size (compressed): $code_bytes bytes"
+expect_text export "$work/run/export.log" "Serialized model int8+zlib: $model_bytes bytes"
+roundtrip=$(grep -oE 'final_int8_zlib_roundtrip_exact val_loss:[0-9.]+ val_bpb:[0-9.]+' "$work/out" | sed 's/.*val_loss://')
+check eval 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga"
+expect_text eval "$work/out" "final_artifact_exact val_loss:${roundtrip}"
+check eval-preset 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --preset baseline --scale smoke \
+  --set NUM_LAYERS=4
+check export-gptq 0 "$pgolf" export --run "$work/run" --scheme gptq-search --codec brotli-11 --no-eval \
+  --out "$work/gptq"
+expect_text export-gptq "$work/out" "gptq:calibration train_loader_batches:2"
+expect_text export-gptq "$work/out" "Total submission size int6+brotli:"
+check eval-gptq 0 "$pgolf" eval --artifact "$work/gptq/final_model.gptq-search.pga"
+# Every codec carries the same tensors: each artifact loads and scores the same to the last digit.
+for codec in zstd-22 xz-6 xz-9 brotli-11 zlib-9; do
+  check "export-$codec" 0 "$pgolf" export --run "$work/run" --scheme int6-row-search --codec "$codec" --no-eval \
+    --out "$work/codec-$codec"
+  check "eval-$codec" 0 "$pgolf" eval --artifact "$work/codec-$codec/final_model.int6-row-search.pga"
+  grep -oE 'final_artifact_exact .*' "$work/out" >"$work/codec-$codec.score"
+  [[ $codec == zstd-22 ]] && continue
+  checks=$((checks + 1))
+  cmp -s "$work/codec-zstd-22.score" "$work/codec-$codec.score" || { echo "FAIL eval-$codec: score differs from zstd-22"; failures=$((failures + 1)); }
+done
+popd >/dev/null
+cp "$work/run/final_model.int8.pga" "$work/corrupt.pga"
+printf '\x55' | dd of="$work/corrupt.pga" bs=1 seek=$((model_bytes / 2)) conv=notrunc status=none
+check eval-corrupt 1 "$pgolf" eval --artifact "$work/corrupt.pga"
+expect_one_line eval-corrupt "$work/err"
+head -c $((model_bytes - 1)) "$work/run/final_model.int8.pga" >"$work/truncated.pga"
+check eval-truncated 1 "$pgolf" eval --artifact "$work/truncated.pga"
+expect_one_line eval-truncated "$work/err"
+expect_text eval-truncated "$work/err" "not a pgolf artifact"
+check export-bad-scheme 1 "$pgolf" export --run "$work/run" --scheme int4 --no-eval --out "$work/bad"
+expect_one_line export-bad-scheme "$work/err"
+expect_text export-bad-scheme "$work/err" "known: int8, int6-row-search"
+check export-run-and-preset 1 "$pgolf" export --run "$work/run" --preset s1-recursive-4b7l --no-eval
+expect_one_line export-run-and-preset "$work/err"
+check export-no-run 1 "$pgolf" export --run "$work/nope" --no-eval
+expect_one_line export-no-run "$work/err"
+check eval-no-artifact 2 "$pgolf" eval
+expect_one_line eval-no-artifact "$work/err"
 
 echo "$((checks - failures)) passed, $failures failed"
 [[ $failures -eq 0 ]]

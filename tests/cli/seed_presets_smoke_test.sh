@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Each seed preset trains at smoke scale on its shipped data (sp8192 for S3) on the CPU engine: the first loss is
-# ln(vocab), the final validation loss is clearly lower. Usage: seed_presets_smoke_test.sh PGOLF_BINARY SOURCE_DIR
+# ln(vocab), the final validation loss is clearly lower; then its own export (scheme, codec, calibration) round-trips
+# with a small bpb rise, and `pgolf eval` of the artifact read back gives the round-trip score to the last digit.
+# Usage: seed_presets_smoke_test.sh PGOLF_BINARY SOURCE_DIR
 set -uo pipefail
 pgolf=$1
 cd "$2" || exit 1
@@ -20,6 +22,19 @@ for preset in s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2cx2 s4-11l-r
     echo "ok $preset: first train_loss $first, final val_loss $final (ln vocab $(awk -v v="$vocab" 'BEGIN{printf "%.4f", log(v)}'))"
   else
     echo "FAIL $preset: first train_loss $first, final val_loss $final"; failures=$((failures + 1))
+  fi
+  checks=$((checks + 1))
+  if ! "$pgolf" export --run "$work/$preset" >"$work/$preset.export" 2>&1; then
+    echo "FAIL $preset export: exit non-zero"; tail -3 "$work/$preset.export"; failures=$((failures + 1)); continue
+  fi
+  gap=$(grep -oE 'quantization_gap val_bpb:[-+0-9.]+' "$work/$preset.export" | cut -d: -f2)
+  exact=$(grep -oE 'roundtrip_exact val_loss:[0-9.]+ val_bpb:[0-9.]+' "$work/$preset.export" | cut -d' ' -f2-)
+  artifact=$(ls "$work/$preset"/final_model.*.pga)
+  "$pgolf" eval --artifact "$artifact" >"$work/$preset.eval" 2>&1
+  if awk -v g="$gap" 'BEGIN { exit !(g > -0.01 && g < 0.1) }' && grep -qF "final_artifact_exact $exact" "$work/$preset.eval"; then
+    echo "ok $preset export: $(grep -oE 'Total submission size [^ ]+: [0-9]+' "$work/$preset.export"), gap $gap bpb"
+  else
+    echo "FAIL $preset export: gap '$gap' bpb, round trip '$exact'"; tail -2 "$work/$preset.eval"; failures=$((failures + 1))
   fi
 done
 echo "$((checks - failures)) passed, $failures failed"

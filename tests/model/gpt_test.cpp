@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
+#include <set>
 
 #include "core/error.h"
 #include "core/safetensors.h"
@@ -188,6 +190,96 @@ TEST(Gpt, MatchesTheIndependentPyTorchOracle) {
                 << dtype_name(dtype) << " " << parameter.name;
         }
     }
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// Banked presets export per-layer matrices under the reference's names, as views on the banks.
+TEST(GptNamedTensors, BanksAreSplitIntoPerLayerMatricesThatAliasTheBank) {
+    const Config config = config_load_preset("s4-11l-recurrence-prequant", "smoke");
+    Gpt model(GptConfig::from_config(config));
+    model.initialize(3);
+    const auto tensors = model.named_tensors();
+    std::int64_t elements = 0;
+    std::set<std::string> names;
+    for (const auto& [name, tensor] : tensors) {
+        elements += tensor.numel();
+        EXPECT_TRUE(names.insert(name).second) << name;
+        EXPECT_EQ(name.find("_bank"), std::string::npos) << name;
+    }
+    EXPECT_EQ(elements, model.parameter_count());
+    for (const auto& [name, elements_of] : model.weight_matrices()) EXPECT_TRUE(names.count(name)) << name;
+    // Writing through a view writes the bank: V of block 1 is kv_bank slice n + 1.
+    const std::int64_t n = model.config().num_layers;
+    Tensor v1;
+    for (const auto& [name, tensor] : tensors) {
+        if (name == "blocks.1.attn.c_v.weight") v1 = tensor;
+    }
+    ASSERT_TRUE(v1.defined());
+    v1.fill(0.25);
+    const Tensor bank = model.parameter("kv_bank").var.value();
+    const std::int64_t slice = bank.size(1) * bank.size(2);
+    EXPECT_EQ(bank.item((n + 1) * slice), 0.25);
+    EXPECT_EQ(bank.item((n + 1) * slice + slice - 1), 0.25);
+    EXPECT_NE(bank.item(n * slice), 0.25);
+}
+
+TEST(GptNamedTensors, LoadRestoresEveryValueAndRefusesMismatches) {
+    const Config config = config_load_preset("s2-growing-recurrence", "smoke");
+    Gpt source(GptConfig::from_config(config));
+    source.initialize(5);
+    randomize(source, 9);
+    Gpt target(GptConfig::from_config(config));
+    target.initialize(6);
+    std::vector<std::pair<std::string, Tensor>> copies;
+    for (const auto& [name, tensor] : source.named_tensors()) copies.emplace_back(name, tensor.clone());
+    target.load_named_tensors(copies);
+    for (std::size_t i = 0; i < source.parameters().size(); ++i) {
+        EXPECT_TRUE(test::bitwise_equal(source.parameters()[i].var.value(), target.parameters()[i].var.value()))
+            << source.parameters()[i].name;
+    }
+    auto missing = copies;
+    missing.pop_back();
+    EXPECT_NE(test::error_message([&] { target.load_named_tensors(missing); }).find("missing tensor"),
+              std::string::npos);
+    auto extra = copies;
+    extra.emplace_back("blocks.99.attn.c_q.weight", Tensor::zeros({2, 2}));
+    EXPECT_NE(test::error_message([&] { target.load_named_tensors(extra); }).find("unexpected tensor blocks.99"),
+              std::string::npos);
+    auto misshapen = copies;
+    misshapen.front().second = Tensor::zeros({1});
+    EXPECT_NE(test::error_message([&] { target.load_named_tensors(misshapen); }).find("has shape (1)"),
+              std::string::npos);
+}
+
+// The calibration hook sees every matrix input once per run, flags re-runs, and changes nothing.
+TEST(GptObserver, SeesEachMatrixInputAndFlagsRepeatedBlocks) {
+    const Config config = config_load_preset("s1-recursive-4b7l", "smoke");
+    Gpt model(GptConfig::from_config(config));
+    model.initialize(1);
+    const std::int64_t seq = 8;
+    std::vector<std::int64_t> ids(2 * seq);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<std::int64_t>(i * 37 % 1024);
+    const Tensor inputs = Tensor::from_ids(ids, {2, seq});
+    const double plain = model.token_losses(nullptr, inputs, inputs).value().item(5);
+    std::map<std::string, std::pair<int, int>> seen;  // name -> (first runs, repeats)
+    model.set_matrix_input_observer([&](const std::string& name, const Tensor& input, bool repeat) {
+        EXPECT_EQ(input.dim(), 2);
+        EXPECT_EQ(input.size(0), 2 * seq);
+        (repeat ? seen[name].second : seen[name].first) += 1;
+    });
+    EXPECT_EQ(model.token_losses(nullptr, inputs, inputs).value().item(5), plain);
+    model.set_matrix_input_observer({});
+    // S1: 7 virtual layers over 4 blocks [0,1,2,3,0,1,2]: blocks 0–2 run twice, block 3 once.
+    EXPECT_EQ(seen["blocks.0.attn.c_q.weight"], std::make_pair(1, 1));
+    EXPECT_EQ(seen["blocks.2.mlp.proj.weight"], std::make_pair(1, 1));
+    EXPECT_EQ(seen["blocks.3.mlp.fc.weight"], std::make_pair(1, 0));
+    EXPECT_EQ(seen["bigram.proj.weight"], std::make_pair(1, 0));
+    EXPECT_EQ(seen.size(), model.weight_matrices().size());
 }
 
 }  // namespace

@@ -1,0 +1,192 @@
+// Argument parsing and printing for export and eval; the work is done by model/export.
+#include "cli/export_commands.h"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "cli/format.h"
+#include "cli/preset_options.h"
+#include "core/error.h"
+#include "core/safetensors.h"
+#include "model/export.h"
+#include "model/gpt.h"
+
+namespace pgolf {
+
+namespace {
+
+struct ExportArguments {
+    std::string run;
+    PresetArguments preset;
+    std::int64_t init_seed = -1;
+    std::string out;
+    std::string scheme;
+    std::string codec;
+    std::string data;
+    std::string tokenizer;
+    bool no_eval = false;
+    bool eval = false;
+};
+
+// Log lines go to stdout and to a log file (progress lines are cleared before the exporter logs).
+std::function<void(const std::string&)> export_logger(const std::string& path) {
+    auto file = std::make_shared<std::ofstream>(path, std::ios::trunc);
+    if (!*file) throw Error(path + ": cannot create");
+    return [file](const std::string& line) {
+        std::cout << line << std::endl;
+        *file << line << '\n' << std::flush;
+    };
+}
+
+void export_print_report(const ExportResult& result) {
+    std::cout << "\nbytes of each part (" << result.scheme << ", " << result.codec << ")\n";
+    for (const ExportPart& part : result.parts) {
+        std::printf("  %-38s %12s raw (%lld tensors, %s elements)\n", part.name.c_str(),
+                    format_count(part.raw_bytes).c_str(), static_cast<long long>(part.tensors),
+                    format_count(part.elements).c_str());
+    }
+    std::printf("  %-38s %12s raw\n", "container (with header and checksum)",
+                format_count(result.container_bytes).c_str());
+    std::printf("  %-38s %12s  %s\n", "model (compressed artifact)", format_count(result.model_bytes).c_str(),
+                std::filesystem::path(result.artifact_path).filename().c_str());
+    std::printf("  %-38s %12s\n", "code (engine sources, uncompressed)", format_count(result.code_raw_bytes).c_str());
+    std::printf("  %-38s %12s  %s (counted)\n", "code (engine-source.tar.xz)", format_count(result.code_bytes).c_str(),
+                std::filesystem::path(result.code_bundle_path).filename().c_str());
+    std::printf("  %-38s %12s\n", "total = model + code", format_count(result.total_bytes).c_str());
+    std::printf("  %-38s %12s  (%s)\n", "margin to 16,000,000", format_count(result.margin_bytes).c_str(),
+                result.margin_bytes >= 0 ? "fits" : "OVER THE CAP");
+    if (result.evaluated) {
+        std::printf("  val_bpb %.6f before, %.6f after the round trip (%+.6f)\n", result.prequant_val_bpb,
+                    result.roundtrip_val_bpb, result.roundtrip_val_bpb - result.prequant_val_bpb);
+    }
+}
+
+void export_run_command(const ExportArguments& args) {
+    ExportOptions options;
+    if (!args.run.empty()) {
+        const std::string checkpoint = args.run + "/final_model.safetensors";
+        const SafetensorsFile file = safetensors_read(checkpoint);
+        const auto config = file.metadata.find("config");
+        if (config == file.metadata.end()) throw Error(checkpoint + ": no config in its metadata");
+        options.config = Config(nlohmann::json::parse(config->second));
+        for (const std::string& assignment : args.preset.overrides) options.config.apply_override(assignment);
+        const auto steps = file.metadata.find("steps");
+        options.trained_steps = steps == file.metadata.end() ? 0 : std::stoll(steps->second);
+        options.weights = file.tensors;
+        options.output_directory = args.out.empty() ? args.run : args.out;
+        options.source_description = checkpoint;
+        options.evaluate = !args.no_eval;
+    } else {
+        // Freshly initialised weights of a preset: the byte accounting of its shapes, before any training.
+        options.config = args.preset.load();
+        const std::int64_t seed = args.init_seed >= 0 ? args.init_seed : options.config.get_int("SEED");
+        Gpt model(GptConfig::from_config(options.config));
+        model.initialize(static_cast<std::uint64_t>(seed));
+        for (const auto& [name, tensor] : model.named_tensors()) options.weights.emplace_back(name, tensor.clone());
+        if (args.out.empty()) throw Error("export --preset needs --out FOLDER");
+        options.output_directory = args.out;
+        options.source_description = "preset " + args.preset.preset + " (" + args.preset.scale +
+                                     ") initialised with seed " + std::to_string(seed);
+        options.evaluate = args.eval;
+    }
+    options.scheme = args.scheme;
+    options.codec = args.codec;
+    options.data_directory = args.data.empty() ? options.config.get_string("DATA_PATH") : args.data;
+    options.tokenizer_path = args.tokenizer.empty() ? options.config.get_string("TOKENIZER_PATH") : args.tokenizer;
+    std::filesystem::create_directories(options.output_directory);
+    options.log = export_logger(options.output_directory + "/export.log");
+    export_print_report(export_run(options));
+}
+
+struct EvalArguments {
+    std::string artifact;
+    PresetArguments preset;
+    bool preset_given = false;
+    std::string data;
+    std::string tokenizer;
+};
+
+void export_run_eval(const EvalArguments& args) {
+    const ArtifactFile file = artifact_read(args.artifact);
+    const auto embedded = file.artifact.metadata.find("config");
+    Config config;
+    if (args.preset_given) {
+        config = args.preset.load();
+        if (embedded != file.artifact.metadata.end()) {
+            const Config artifact_config(nlohmann::json::parse(embedded->second));
+            std::string differing;
+            for (const auto& [key, value] : config.values().items()) {
+                if (!artifact_config.values().contains(key) || artifact_config.values().at(key) != value)
+                    differing += (differing.empty() ? "" : ", ") + key;
+            }
+            if (!differing.empty())
+                std::cout << "note: the preset differs from the config recorded in the artifact in: " << differing
+                          << "\n";
+        }
+    } else {
+        if (embedded == file.artifact.metadata.end())
+            throw Error(args.artifact + ": no config recorded in the artifact; pass --preset");
+        config = Config(nlohmann::json::parse(embedded->second));
+        for (const std::string& assignment : args.preset.overrides) config.apply_override(assignment);
+    }
+    const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;
+    const std::string tokenizer = args.tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : args.tokenizer;
+    export_evaluate_artifact(args.artifact, config, data, tokenizer,
+                             [](const std::string& line) { std::cout << line << std::endl; });
+}
+
+}  // namespace
+
+void export_commands_register(CLI::App& app) {
+    auto exporting = std::make_shared<ExportArguments>();
+    CLI::App* export_command = app.add_subcommand(
+        "export",
+        "Quantize a run's weights into a compressed artifact, ship the engine sources as the counted code, report "
+        "every byte and the round-trip score");
+    export_command->add_option("--run", exporting->run, "Run folder with final_model.safetensors (from pgolf train)");
+    preset_add_options(export_command, exporting->preset);
+    export_command->add_option("--init-seed", exporting->init_seed,
+                               "Without --run: export the preset's freshly initialised weights (default seed: SEED)");
+    export_command->add_option("--out", exporting->out, "Output folder (default: the run folder)");
+    export_command->add_option("--scheme", exporting->scheme,
+                               "int8, int6-row-search, int6-tensor-search, gptq-sdclip or gptq-search "
+                               "(default: the config's EXPORT_SCHEME)");
+    export_command->add_option("--codec", exporting->codec,
+                               "zstd-22, xz-6 (lzma-6), xz-9, brotli-11, zlib-9, … (default: the scheme's)");
+    export_command->add_option("--data", exporting->data,
+                               "Dataset folder: training shards for calibration, validation for the round trip");
+    export_command->add_option("--tokenizer", exporting->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    export_command->add_flag("--no-eval", exporting->no_eval, "Skip the pre-quantization and round-trip evaluations");
+    export_command->add_flag("--eval", exporting->eval, "With --preset: evaluate the initialised weights too");
+    export_command->callback([exporting, export_command] {
+        const bool preset_given =
+            export_command->get_option("--preset")->count() > 0 || export_command->get_option("--scale")->count() > 0;
+        if (!exporting->run.empty() && (exporting->init_seed >= 0 || preset_given)) {
+            throw Error("export: --run exports the run with its own config; --preset, --scale and --init-seed are for "
+                        "freshly initialised weights");
+        }
+        export_run_command(*exporting);
+    });
+
+    auto evaluating = std::make_shared<EvalArguments>();
+    CLI::App* eval_command = app.add_subcommand(
+        "eval",
+        "Score an artifact on the validation split (plain windows) with a model built from its config or a preset");
+    eval_command->add_option("--artifact", evaluating->artifact, "Artifact file (final_model.<scheme>.pga)")
+        ->required();
+    CLI::Option* preset_option = eval_command->add_option("--preset", evaluating->preset.preset,
+                                                          "Preset (default: the config recorded in the artifact)");
+    eval_command->add_option("--scale", evaluating->preset.scale, "full or smoke")->capture_default_str();
+    eval_command->add_option("--set", evaluating->preset.overrides, "Override a config key: KEY=VALUE (repeatable)");
+    eval_command->add_option("--data", evaluating->data, "Dataset folder (default: DATA_PATH)");
+    eval_command->add_option("--tokenizer", evaluating->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    eval_command->callback([evaluating, preset_option] {
+        evaluating->preset_given = preset_option->count() > 0;
+        export_run_eval(*evaluating);
+    });
+}
+
+}  // namespace pgolf

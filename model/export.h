@@ -1,0 +1,100 @@
+// Export: a trained model becomes the artifact a submission ships. Each seed's scheme (SEED-SYSTEMS.md §1.4, §2.4,
+// §3.4, §4.4, §5.4) picks a quantizer per tensor, calibrates GPTQ where the seed did, prunes to a byte target where
+// it did, writes the versioned container with the seed's codec, ships the engine's source bundle as the counted
+// code, and evaluates the round trip. Sizes are measured from the files written (docs/code-bytes.md).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "model/artifact.h"
+#include "model/config.h"
+#include "model/optim.h"
+
+namespace pgolf {
+
+// The challenge's cap on code bytes + compressed model bytes (decimal; COMPLIANCE.md A1).
+inline constexpr std::int64_t artifact_cap_bytes = 16'000'000;
+
+enum class CalibrationSource {
+    none,
+    random_train_sequences,  // S3: sequences of T+1 tokens at random offsets in random training shards
+    train_loader,            // S4: batches from the training loader, continuing where training stopped
+};
+
+struct ExportScheme {
+    std::string name;         // "int8", "int6-row-search", "int6-tensor-search", "gptq-sdclip", "gptq-search"
+    std::string seed;         // whose export it is
+    std::string description;  // one line
+    std::string codec;        // the seed's codec
+    std::string bits_label;   // "int8" or "int6": the log lines' format label
+    CalibrationSource calibration = CalibrationSource::none;
+    bool hessian_repeats = false;  // whether re-runs of a block add to its Hessian (S3 yes, S4 no)
+};
+
+const std::vector<ExportScheme>& export_schemes();
+const ExportScheme& export_find_scheme(const std::string& name);  // throws listing the known names
+
+struct ExportOptions {
+    Config config;         // the run's config (EXPORT_* and GPTQ_* keys, model shape, SEED, data keys)
+    NamedTensors weights;  // the trained weights under Gpt::named_tensors() names
+    std::string scheme;    // empty: the config's EXPORT_SCHEME
+    std::string codec;     // empty: the config's EXPORT_CODEC
+    std::string data_directory;
+    std::string tokenizer_path;
+    std::string output_directory;    // gets the artifact, the code bundle, export.log and export.json
+    std::string source_description;  // recorded in the artifact's metadata (the checkpoint it came from)
+    std::int64_t trained_steps = 0;  // the training loader continues after steps × GRAD_ACCUM_STEPS micro-batches
+    bool evaluate = true;            // pre-quantization and round-trip validation
+    std::function<void(const std::string&)> log;
+};
+
+// Raw bytes of one kind of tensor in the container (before compression).
+struct ExportPart {
+    std::string name;  // "block matrices", "embeddings and other large tensors", "small tensors (passthrough)"
+    std::int64_t tensors = 0;
+    std::int64_t elements = 0;
+    std::int64_t raw_bytes = 0;  // values + scales
+};
+
+struct ExportResult {
+    std::string scheme;
+    std::string codec;
+    std::string artifact_path;
+    std::string code_bundle_path;
+    std::int64_t container_bytes = 0;  // uncompressed container
+    std::int64_t model_bytes = 0;      // the artifact file
+    std::int64_t code_raw_bytes = 0;   // the engine sources, uncompressed
+    std::int64_t code_bytes = 0;       // the code bundle file (counted)
+    std::int64_t total_bytes = 0;      // model_bytes + code_bytes
+    std::int64_t margin_bytes = 0;     // artifact_cap_bytes − total_bytes (negative: over the cap)
+    std::vector<ExportPart> parts;
+    std::int64_t pruned = 0;  // ±1 entries set to zero
+    bool evaluated = false;
+    double prequant_val_loss = 0.0, prequant_val_bpb = 0.0;
+    double roundtrip_val_loss = 0.0, roundtrip_val_bpb = 0.0;
+    double roundtrip_eval_ms = 0.0;
+};
+
+ExportResult export_run(const ExportOptions& options);
+
+// The weights an artifact restores, f32, under the tensors' names.
+NamedTensors export_dequantize(const Artifact& artifact);
+
+struct ArtifactEvaluation {
+    double val_loss = 0.0;
+    double val_bpb = 0.0;
+    std::int64_t targets = 0;
+    double deserialize_ms = 0.0;
+    double eval_ms = 0.0;
+};
+
+// Loads an artifact file into a model built from config and evaluates it on the validation split with plain
+// non-overlapping windows (sliding windows and TTT arrive with the validation gate).
+ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, const Config& config,
+                                            const std::string& data_directory, const std::string& tokenizer_path,
+                                            const std::function<void(const std::string&)>& log);
+
+}  // namespace pgolf
