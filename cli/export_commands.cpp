@@ -165,8 +165,9 @@ void export_commands_register(CLI::App& app) {
         const bool preset_given =
             export_command->get_option("--preset")->count() > 0 || export_command->get_option("--scale")->count() > 0;
         if (!exporting->run.empty() && (exporting->init_seed >= 0 || preset_given)) {
-            throw Error("export: --run exports the run with its own config; --preset, --scale and --init-seed are for "
-                        "freshly initialised weights");
+            throw Error(
+                "export: --run exports the run with its own config; --preset, --scale and --init-seed are for "
+                "freshly initialised weights");
         }
         export_run_command(*exporting);
     });

@@ -107,11 +107,16 @@ std::vector<std::string> export_shard_paths(const std::string& data_directory) {
     return shard_glob(data_directory + "/fineweb_train_*.bin");
 }
 
-// Runs the model over the scheme's calibration data with the observer accumulating XᵀX per block matrix.
-std::map<std::string, Tensor> export_collect_hessians(const ExportScheme& scheme, const Config& config, Gpt& model,
-                                                      const std::string& data_directory, std::int64_t trained_steps,
-                                                      std::int64_t small_limit, double damp,
-                                                      const std::function<void(const std::string&)>& log) {
+std::int64_t export_raw_bytes(const QuantizedTensor& tensor) {
+    return static_cast<std::int64_t>(tensor.values.nbytes() + (tensor.scales.defined() ? tensor.scales.nbytes() : 0));
+}
+
+}  // namespace
+
+std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& scheme, const Config& config, Gpt& model,
+                                                          const std::string& data_directory, std::int64_t trained_steps,
+                                                          std::int64_t small_limit, double damp,
+                                                          const std::function<void(const std::string&)>& log) {
     std::map<std::string, std::unique_ptr<HessianAccumulator>> accumulators;
     for (const auto& [name, elements] : model.weight_matrices()) {
         if (export_is_block_matrix(name) && elements > small_limit) {
@@ -127,11 +132,24 @@ std::map<std::string, Tensor> export_collect_hessians(const ExportScheme& scheme
     if (accumulators.empty()) return {};
     // Each input a matrix sees is added as it comes. A block that runs twice in a pass (S3's crawler loops) adds
     // twice, so its sum is divided by twice the batches; GPTQ is invariant to the scale of H (damping is relative to
-    // its mean diagonal), so this changes nothing but keeps the inputs from piling up in memory.
+    // its mean diagonal), so this changes nothing but keeps the inputs from piling up in memory. Matrices fed the same
+    // tensor (Q, K and V read one normalised input) share one accumulator: the sums would be identical.
+    std::map<std::string, std::string> shares;  // matrix -> the matrix whose accumulator holds its sum
+    Tensor previous_input;  // held, so its storage cannot be reused for another tensor while we compare against it
+    std::string previous_matrix;
     model.set_matrix_input_observer([&](const std::string& matrix, const Tensor& input, bool repeat) {
         if (repeat && !scheme.hessian_repeats) return;
         const auto found = accumulators.find(matrix);
-        if (found != accumulators.end()) found->second->add(input);
+        if (found == accumulators.end()) return;
+        if (previous_input.defined() && input.same_storage(previous_input) &&
+            input.raw_data() == previous_input.raw_data() && input.shape() == previous_input.shape()) {
+            const std::string& owner = shares.count(previous_matrix) ? shares.at(previous_matrix) : previous_matrix;
+            shares[matrix] = owner;
+            return;
+        }
+        previous_input = input;
+        previous_matrix = matrix;
+        if (shares.count(matrix) == 0) found->second->add(input);
     });
     auto run_batch = [&](const Tensor& inputs, const Tensor& targets) { model.token_losses(nullptr, inputs, targets); };
 
@@ -157,8 +175,9 @@ std::map<std::string, Tensor> export_collect_hessians(const ExportScheme& scheme
             progress.update(i + 1);
         }
         progress.clear();
-        log(text_format("gptq:calibration random_train_sequences:%lld seq_len:%lld", static_cast<long long>(sequences),
-                        static_cast<long long>(seq_len + 1)));
+        if (log)
+            log(text_format("gptq:calibration random_train_sequences:%lld seq_len:%lld",
+                            static_cast<long long>(sequences), static_cast<long long>(seq_len + 1)));
     } else if (scheme.calibration == CalibrationSource::train_loader) {
         const std::int64_t batches = config_int_or(config, "GPTQ_CALIBRATION_BATCHES", 256);
         const std::int64_t batch_tokens = config.get_int("TRAIN_BATCH_TOKENS");
@@ -177,23 +196,21 @@ std::map<std::string, Tensor> export_collect_hessians(const ExportScheme& scheme
             progress.update(i + 1);
         }
         progress.clear();
-        log(text_format("gptq:calibration train_loader_batches:%lld sequences_per_batch:%lld after_steps:%lld",
-                        static_cast<long long>(batches), static_cast<long long>(rows),
-                        static_cast<long long>(trained_steps)));
+        if (log)
+            log(text_format("gptq:calibration train_loader_batches:%lld sequences_per_batch:%lld after_steps:%lld",
+                            static_cast<long long>(batches), static_cast<long long>(rows),
+                            static_cast<long long>(trained_steps)));
     } else {
         throw Error("export: scheme " + scheme.name + " needs calibration data but names no source");
     }
     model.set_matrix_input_observer({});
     std::map<std::string, Tensor> hessians;
-    for (const auto& [name, accumulator] : accumulators) hessians[name] = accumulator->hessian(damp, DType::f32);
+    for (const auto& [name, accumulator] : accumulators) {
+        if (shares.count(name) == 0) hessians[name] = accumulator->hessian(damp, DType::f32);
+    }
+    for (const auto& [name, owner] : shares) hessians[name] = hessians.at(owner);
     return hessians;
 }
-
-std::int64_t export_raw_bytes(const QuantizedTensor& tensor) {
-    return static_cast<std::int64_t>(tensor.values.nbytes() + (tensor.scales.defined() ? tensor.scales.nbytes() : 0));
-}
-
-}  // namespace
 
 const std::vector<ExportScheme>& export_schemes() {
     static const std::vector<ExportScheme> schemes = {
@@ -242,15 +259,16 @@ ExportResult export_run(const ExportOptions& options) {
                                    : options.scheme.empty() ? config_string_or(config, "EXPORT_CODEC", scheme.codec)
                                                             : scheme.codec;
     const CodecSpec codec = codec_parse_spec(codec_text);
+    // The run's own scheme takes the run's EXPORT_PRUNE_TARGET and GPTQ_DAMP; another scheme tried on the run takes
+    // that seed's damping and no pruning target.
+    const bool own_scheme = options.scheme.empty() || options.scheme == config_string_or(config, "EXPORT_SCHEME", "");
+    const double scheme_damp = scheme.name == "gptq-search" ? gptq_damp_s4 : gptq_damp_s3;
     QuantizeSettings settings;
     settings.small_limit = config_int_or(config, "EXPORT_MIN_NUMEL", quantize_keep_float_max_numel);
-    settings.gptq_damp = config_double_or(config, "GPTQ_DAMP", scheme.name == "gptq-search" ? 0.005 : 0.01);
+    settings.gptq_damp = own_scheme ? config_double_or(config, "GPTQ_DAMP", scheme_damp) : scheme_damp;
     settings.gptq_block_size = config_int_or(config, "GPTQ_BLOCK_SIZE", 128);
-    settings.sdclip_k = config_double_or(config, "SDCLIP_K", 12.85);
-    const std::int64_t prune_target =
-        options.scheme.empty() || options.scheme == config_string_or(config, "EXPORT_SCHEME", "")
-            ? config_int_or(config, "EXPORT_PRUNE_TARGET", 0)
-            : 0;
+    settings.sdclip_k = config_double_or(config, "SDCLIP_K", quantize_sdclip_k);
+    const std::int64_t prune_target = own_scheme ? config_int_or(config, "EXPORT_PRUNE_TARGET", 0) : 0;
     if (options.output_directory.empty()) throw Error("export: an output folder is required");
     std::filesystem::create_directories(options.output_directory);
 
@@ -269,9 +287,10 @@ ExportResult export_run(const ExportOptions& options) {
     std::map<std::string, Tensor> hessians;
     if (scheme.calibration != CalibrationSource::none) {
         const Stopwatch stopwatch;
-        hessians = export_collect_hessians(scheme, config, model, options.data_directory, options.trained_steps,
-                                           settings.small_limit, settings.gptq_damp, log);
-        log(text_format("gptq:hessians matrices:%zu time:%.0fms", hessians.size(), stopwatch.elapsed_ms()));
+        hessians = export_calibration_hessians(scheme, config, model, options.data_directory, options.trained_steps,
+                                               settings.small_limit, settings.gptq_damp, log);
+        log(text_format("gptq:hessians matrices:%zu damp:%g time:%.0fms", hessians.size(), settings.gptq_damp,
+                        stopwatch.elapsed_ms()));
     }
 
     Artifact artifact;

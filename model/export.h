@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,16 @@ struct ExportResult {
 };
 
 ExportResult export_run(const ExportOptions& options);
+
+class Gpt;
+// GPTQ's Hessians for the block matrices with more than small_limit elements: the model runs forward over the
+// scheme's calibration data from the training shards in data_directory (S3: GPTQ_CALIBRATION_SEQUENCES random
+// sequences; S4: GPTQ_CALIBRATION_BATCHES batches of the training stream after trained_steps steps) while an observer
+// adds each matrix input's XᵀX; then damp·mean(diag) is added. Matrices fed the same input share one Hessian.
+std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& scheme, const Config& config, Gpt& model,
+                                                          const std::string& data_directory, std::int64_t trained_steps,
+                                                          std::int64_t small_limit, double damp,
+                                                          const std::function<void(const std::string&)>& log);
 
 // The weights an artifact restores, f32, under the tensors' names.
 NamedTensors export_dequantize(const Artifact& artifact);

@@ -13,7 +13,10 @@
 #include "core/codec.h"
 #include "core/engine_sources.h"
 #include "core/error.h"
+#include "core/shard.h"
+#include "core/token_stream.h"
 #include "model/gpt.h"
+#include "model/gptq.h"
 #include "model/random.h"
 #include "tests/core/test_util.h"
 
@@ -234,6 +237,43 @@ TEST(Export, EngineSourceBundleIsATarOfTheEmbeddedSources) {
         const std::vector<std::uint8_t> bytes = test::test_read_file(test::test_source_path(std::string(file.path)));
         EXPECT_EQ(std::string(bytes.begin(), bytes.end()), file.content) << file.path;
     }
+}
+
+}  // namespace
+}  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// The calibration Hessians equal an independent accumulation of the same inputs, and Q, K, V share theirs.
+TEST(ExportCalibration, HessiansMatchAnIndependentAccumulation) {
+    const Config config = config_load_preset("s4-11l-recurrence-prequant", "smoke");
+    Gpt model(GptConfig::from_config(config));
+    model.initialize(2);
+    const std::string data = test::test_source_path(config.get_string("DATA_PATH"));
+    const ExportScheme& scheme = export_find_scheme("gptq-search");
+    const auto hessians = export_calibration_hessians(scheme, config, model, data, 3, 1024, 0.0, {});
+    ASSERT_TRUE(hessians.count("blocks.1.attn.c_q.weight"));
+    EXPECT_TRUE(test::bitwise_equal(hessians.at("blocks.1.attn.c_q.weight"), hessians.at("blocks.1.attn.c_v.weight")));
+    EXPECT_FALSE(hessians.count("bigram.proj.weight"));
+
+    // Independently: the same batches of the training stream after 3 steps, first runs only, one matrix.
+    HessianAccumulator fc(model.config().model_dim);
+    model.set_matrix_input_observer([&](const std::string& name, const Tensor& input, bool repeat) {
+        if (name == "blocks.4.mlp.fc.weight" && !repeat) fc.add(input);
+    });
+    DistributedTokenLoader loader(shard_glob(data + "/fineweb_train_*.bin"), 0, 1);
+    const std::int64_t tokens = config.get_int("TRAIN_BATCH_TOKENS"), seq = config.get_int("TRAIN_SEQ_LEN");
+    const std::int64_t accum = config.get_int("GRAD_ACCUM_STEPS");
+    for (std::int64_t i = 0; i < 3 * accum; ++i) loader.next_batch(tokens, seq, accum);
+    for (std::int64_t i = 0; i < config.get_int("GPTQ_CALIBRATION_BATCHES"); ++i) {
+        const TokenBatch batch = loader.next_batch(tokens, seq, accum);
+        model.token_losses(nullptr, Tensor::from_ids(batch.inputs, {batch.rows, seq}),
+                           Tensor::from_ids(batch.targets, {batch.rows, seq}));
+    }
+    model.set_matrix_input_observer({});
+    // Block 4 re-runs in S4 ([0..10, 4, 5]); the calibration leaves its second run out, as S4 did.
+    EXPECT_LE(test::max_abs_difference(hessians.at("blocks.4.mlp.fc.weight"), fc.hessian(0.0, DType::f32)), 0.0);
 }
 
 }  // namespace
