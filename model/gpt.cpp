@@ -591,7 +591,15 @@ std::vector<std::pair<std::string, Tensor>> Gpt::named_tensors() const {
 }
 
 void Gpt::load_named_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors) {
-    std::vector<std::pair<std::string, Tensor>> targets = named_tensors();
+    // A checkpoint names the parameters themselves (banks whole); an artifact names the unbanked matrices.
+    bool parameter_names = tensors.size() == parameters_.size();
+    for (const auto& entry : tensors) parameter_names = parameter_names && has_parameter(entry.first);
+    std::vector<std::pair<std::string, Tensor>> targets;
+    if (parameter_names) {
+        for (const Parameter& parameter : parameters_) targets.emplace_back(parameter.name, parameter.var.value());
+    } else {
+        targets = named_tensors();
+    }
     std::map<std::string, const Tensor*> given;
     for (const auto& [name, tensor] : tensors) {
         if (!given.emplace(name, &tensor).second) throw Error("model weights: duplicate tensor " + name);

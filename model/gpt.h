@@ -155,8 +155,8 @@ public:
     // (blocks.3.attn.c_q.weight, …), as the seeds export them: views on the model's storage, in parameter order
     // with each bank's slices where the bank sits.
     std::vector<std::pair<std::string, Tensor>> named_tensors() const;
-    // Copies values into the model. Names, order-insensitive, and shapes must match named_tensors() exactly: a
-    // missing, extra or misshapen tensor is an error naming it, and nothing is changed.
+    // Copies values into the model, named either as named_tensors() (an artifact) or as parameters() (a checkpoint,
+    // banks whole). In any order; a missing, extra or misshapen tensor is an error naming it, and nothing is changed.
     void load_named_tensors(const std::vector<std::pair<std::string, Tensor>>& tensors);
 
     // Calibration hook: called in every forward pass with the input rows of each weight matrix, (n, in_features)

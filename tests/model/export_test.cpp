@@ -278,3 +278,26 @@ TEST(ExportCalibration, HessiansMatchAnIndependentAccumulation) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+// A banked preset's checkpoint holds qo_bank, kv_bank, …: the artifact still stores the per-layer matrices.
+TEST(Export, BankedCheckpointIsExportedUnderPerLayerNames) {
+    TemporaryFolder folder;
+    ExportOptions options = export_options_for("s2-growing-recurrence", folder.root());
+    Gpt model(GptConfig::from_config(options.config));
+    model.load_named_tensors(options.weights);
+    options.weights.clear();
+    for (const Parameter& parameter : model.parameters())
+        options.weights.emplace_back(parameter.name, parameter.var.value());
+    ASSERT_TRUE(model.has_parameter("mlp_up_bank"));
+    const ExportResult result = export_run(options);
+    const Artifact artifact = artifact_read(result.artifact_path).artifact;
+    EXPECT_TRUE(artifact.contains("blocks.3.mlp.fc.weight"));
+    EXPECT_FALSE(artifact.contains("mlp_up_bank"));
+    EXPECT_EQ(artifact.tensors.size(), model.named_tensors().size());
+}
+
+}  // namespace
+}  // namespace pgolf

@@ -242,6 +242,17 @@ TEST(GptNamedTensors, LoadRestoresEveryValueAndRefusesMismatches) {
         EXPECT_TRUE(test::bitwise_equal(source.parameters()[i].var.value(), target.parameters()[i].var.value()))
             << source.parameters()[i].name;
     }
+    // The checkpoint form: parameters by their own names, banks whole.
+    Gpt from_checkpoint(GptConfig::from_config(config));
+    std::vector<std::pair<std::string, Tensor>> parameters;
+    for (const Parameter& parameter : source.parameters())
+        parameters.emplace_back(parameter.name, parameter.var.value());
+    ASSERT_TRUE(source.has_parameter("qo_bank"));
+    from_checkpoint.load_named_tensors(parameters);
+    for (std::size_t i = 0; i < source.parameters().size(); ++i) {
+        EXPECT_TRUE(
+            test::bitwise_equal(source.parameters()[i].var.value(), from_checkpoint.parameters()[i].var.value()));
+    }
     auto missing = copies;
     missing.pop_back();
     EXPECT_NE(test::error_message([&] { target.load_named_tensors(missing); }).find("missing tensor"),
