@@ -2,7 +2,7 @@
 # Each seed preset trains at smoke scale on its shipped data (sp8192 for S3) on the CPU engine: the first loss is
 # ln(vocab), the final validation loss is clearly lower; then its own export (scheme, codec, calibration) round-trips
 # with a small bpb rise, and `pgolf eval` of the artifact read back gives the round-trip score to the last digit.
-# Usage: seed_presets_smoke_test.sh PGOLF_BINARY SOURCE_DIR
+# Usage: [PRESETS="s2-growing-recurrence …"] seed_presets_smoke_test.sh PGOLF_BINARY SOURCE_DIR (default: all four)
 set -uo pipefail
 pgolf=$1
 cd "$2" || exit 1
@@ -10,7 +10,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 failures=0
 checks=0
-for preset in s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2cx2 s4-11l-recurrence-prequant; do
+for preset in ${PRESETS:-s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2cx2 s4-11l-recurrence-prequant}; do
   checks=$((checks + 1))
   if ! "$pgolf" train --preset "$preset" --scale smoke --out "$work/$preset" >"$work/$preset.log" 2>&1; then
     echo "FAIL $preset: exit non-zero"; tail -3 "$work/$preset.log"; failures=$((failures + 1)); continue
