@@ -107,10 +107,6 @@ std::vector<std::string> export_shard_paths(const std::string& data_directory) {
     return shard_glob(data_directory + "/fineweb_train_*.bin");
 }
 
-std::int64_t export_raw_bytes(const QuantizedTensor& tensor) {
-    return static_cast<std::int64_t>(tensor.values.nbytes() + (tensor.scales.defined() ? tensor.scales.nbytes() : 0));
-}
-
 }  // namespace
 
 std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& scheme, const Config& config, Gpt& model,
@@ -118,15 +114,9 @@ std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& sc
                                                           std::int64_t small_limit, double damp,
                                                           const std::function<void(const std::string&)>& log) {
     std::map<std::string, std::unique_ptr<HessianAccumulator>> accumulators;
-    for (const auto& [name, elements] : model.weight_matrices()) {
-        if (export_is_block_matrix(name) && elements > small_limit) {
-            const Tensor value = [&] {
-                for (const auto& [tensor_name, tensor] : model.named_tensors()) {
-                    if (tensor_name == name) return tensor;
-                }
-                throw Error("export: model has no tensor " + name);
-            }();
-            accumulators[name] = std::make_unique<HessianAccumulator>(value.size(1));
+    for (const auto& [name, tensor] : model.named_tensors()) {
+        if (export_is_block_matrix(name) && tensor.numel() > small_limit) {
+            accumulators[name] = std::make_unique<HessianAccumulator>(tensor.size(1));
         }
     }
     if (accumulators.empty()) return {};
@@ -335,7 +325,9 @@ ExportResult export_run(const ExportOptions& options) {
                         prune.reached ? "" : " (target not reached)"));
     }
 
-    for (const QuantizedTensor& tensor : artifact.tensors) {
+    const std::vector<ArtifactTensorBytes> tensor_bytes = artifact_tensor_bytes(artifact);
+    for (std::size_t t = 0; t < artifact.tensors.size(); ++t) {
+        const QuantizedTensor& tensor = artifact.tensors[t];
         const std::string part = export_part_name(tensor.name, shape_numel(tensor.shape), settings.small_limit);
         auto found =
             std::find_if(result.parts.begin(), result.parts.end(), [&](const ExportPart& p) { return p.name == part; });
@@ -345,7 +337,7 @@ ExportResult export_run(const ExportOptions& options) {
         }
         found->tensors += 1;
         found->elements += shape_numel(tensor.shape);
-        found->raw_bytes += export_raw_bytes(tensor);
+        found->raw_bytes += tensor_bytes[t].values_bytes + tensor_bytes[t].scales_bytes;
     }
 
     result.container_bytes = static_cast<std::int64_t>(artifact_encode(artifact).size());
