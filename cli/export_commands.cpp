@@ -11,6 +11,9 @@
 #include "cli/preset_options.h"
 #include "core/error.h"
 #include "core/safetensors.h"
+#include "core/shard.h"
+#include "core/token_stream.h"
+#include "model/evaluate.h"
 #include "model/export.h"
 #include "model/gpt.h"
 
@@ -107,10 +110,29 @@ struct EvalArguments {
     bool preset_given = false;
     std::string data;
     std::string tokenizer;
+    std::string mode = "sliding";
+    std::string gate = "enforce";
+    std::int64_t window = 0;
+    std::int64_t stride = 64;
+    bool reference_end_quirk = false;
+    std::int64_t max_tokens = 0;
+    std::int64_t position = -1;  // probe
+
+    ArtifactEvalOptions options() const {
+        ArtifactEvalOptions result;
+        result.mode = eval_mode_parse(mode);
+        result.gate = gate_mode_parse(gate);
+        result.window = window;
+        result.stride = stride;
+        result.reference_end_quirk = reference_end_quirk;
+        result.max_tokens = max_tokens;
+        return result;
+    }
 };
 
-void export_run_eval(const EvalArguments& args) {
-    const ArtifactFile file = artifact_read(args.artifact);
+// The config to rebuild the artifact's model with: the preset when given (reporting keys that differ from the config
+// recorded in the artifact), else the recorded config; --set applies to either.
+Config export_eval_config(const EvalArguments& args, const ArtifactFile& file) {
     const auto embedded = file.artifact.metadata.find("config");
     Config config;
     if (args.preset_given) {
@@ -132,10 +154,70 @@ void export_run_eval(const EvalArguments& args) {
         config = Config(nlohmann::json::parse(embedded->second));
         for (const std::string& assignment : args.preset.overrides) config.apply_override(assignment);
     }
+    return config;
+}
+
+void export_print_line(const std::string& line) { std::cout << line << std::endl; }
+
+void export_run_eval(const EvalArguments& args) {
+    const ArtifactFile file = artifact_read(args.artifact);
+    const Config config = export_eval_config(args, file);
     const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;
     const std::string tokenizer = args.tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : args.tokenizer;
-    export_evaluate_artifact(args.artifact, config, data, tokenizer,
-                             [](const std::string& line) { std::cout << line << std::endl; });
+    const ArtifactEvaluation evaluation =
+        export_evaluate_artifact(args.artifact, config, data, tokenizer, args.options(), export_print_line);
+    if (!evaluation.violations.empty()) {
+        std::cout << "gate: " << evaluation.violations.size()
+                  << " violation(s) recorded in observe mode; this score is not compliant\n";
+    }
+}
+
+// Scores the first --tokens tokens twice, the second time with every token after --position replaced: targets up to
+// the position must keep bit-identical NLLs.
+void export_run_probe(const EvalArguments& args) {
+    const ArtifactFile file = artifact_read(args.artifact);
+    const Config config = export_eval_config(args, file);
+    const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;
+    const std::string tokenizer = args.tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : args.tokenizer;
+    const Gpt model = export_load_artifact_model(file, config);
+    const ArtifactEvalOptions options = args.options();
+    std::vector<std::uint16_t> stream = validation_tokens_load(shard_glob(data + "/fineweb_val_*.bin"), 1);
+    if (options.max_tokens > 0 && stream.size() > static_cast<std::size_t>(options.max_tokens)) {
+        stream.resize(static_cast<std::size_t>(options.max_tokens));
+    }
+    const std::int64_t position = args.position >= 0 ? args.position : static_cast<std::int64_t>(stream.size()) / 2;
+    const CausalityProbeResult probe = evaluate_causality_probe(
+        stream, position, model.config().vocab_size, [&](const std::vector<std::uint16_t>& tokens) {
+            return export_evaluate_model(model, config, data, tokenizer, options, "probe", tokens, {}).target_nll;
+        });
+    std::cout << "causality probe: " << (probe.passed() ? "PASS" : "FAIL") << " (mode " << args.mode << ", "
+              << stream.size() << " tokens, every token after position " << position << " replaced)\n"
+              << "  targets 1.." << position << " compared: " << probe.checked
+              << ", NLLs changed: " << probe.mismatches;
+    if (probe.first_mismatch >= 0) std::cout << " (first at " << probe.first_mismatch << ")";
+    std::cout << "\n  targets after the position whose NLL changed: " << probe.changed_after << "\n";
+    if (!probe.passed()) {
+        throw Error("causality probe failed: target " + std::to_string(probe.first_mismatch) +
+                    " depends on tokens after position " + std::to_string(position) + " (C1)");
+    }
+}
+
+void export_add_eval_options(CLI::App* command, EvalArguments& args) {
+    command->add_option("--artifact", args.artifact, "Artifact file (final_model.<scheme>.pga)")->required();
+    command->add_option("--scale", args.preset.scale, "full or smoke")->capture_default_str();
+    command->add_option("--set", args.preset.overrides, "Override a config key: KEY=VALUE (repeatable)");
+    command->add_option("--data", args.data, "Dataset folder (default: DATA_PATH)");
+    command->add_option("--tokenizer", args.tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    command->add_option("--mode", args.mode, "sliding (window T, stride S: the seeds' score) or plain (eval_val)")
+        ->capture_default_str();
+    command->add_option("--window", args.window, "Sliding window T (default: TRAIN_SEQ_LEN)");
+    command->add_option("--stride", args.stride, "Sliding stride S")->capture_default_str();
+    command
+        ->add_option("--gate", args.gate,
+                     "enforce (a violation is an error) or observe (it runs and is recorded, to flag a record)")
+        ->capture_default_str();
+    command->add_flag("--reference-end-quirk", args.reference_end_quirk,
+                      "Score the stream's end as the reference does (its last S targets counted again; observe only)");
 }
 
 }  // namespace
@@ -175,18 +257,32 @@ void export_commands_register(CLI::App& app) {
     auto evaluating = std::make_shared<EvalArguments>();
     CLI::App* eval_command = app.add_subcommand(
         "eval",
-        "Score an artifact on the validation split (plain windows) with a model built from its config or a preset");
-    eval_command->add_option("--artifact", evaluating->artifact, "Artifact file (final_model.<scheme>.pga)")
-        ->required();
+        "Score an artifact on the validation split through the validation gate (sliding windows or plain), with a "
+        "model built from its config or a preset");
+    export_add_eval_options(eval_command, *evaluating);
     CLI::Option* preset_option = eval_command->add_option("--preset", evaluating->preset.preset,
                                                           "Preset (default: the config recorded in the artifact)");
-    eval_command->add_option("--scale", evaluating->preset.scale, "full or smoke")->capture_default_str();
-    eval_command->add_option("--set", evaluating->preset.overrides, "Override a config key: KEY=VALUE (repeatable)");
-    eval_command->add_option("--data", evaluating->data, "Dataset folder (default: DATA_PATH)");
-    eval_command->add_option("--tokenizer", evaluating->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    eval_command->add_option("--max-tokens", evaluating->max_tokens, "Score only the first N tokens (0: all)");
     eval_command->callback([evaluating, preset_option] {
         evaluating->preset_given = preset_option->count() > 0;
         export_run_eval(*evaluating);
+    });
+
+    auto probing = std::make_shared<EvalArguments>();
+    probing->max_tokens = 4096;
+    CLI::App* probe_command = app.add_subcommand(
+        "probe",
+        "Causality probe: score twice, the second time with every token after a position replaced; the "
+        "NLLs up to it must not change (C1)");
+    export_add_eval_options(probe_command, *probing);
+    CLI::Option* probe_preset = probe_command->add_option("--preset", probing->preset.preset,
+                                                          "Preset (default: the config recorded in the artifact)");
+    probe_command->add_option("--tokens", probing->max_tokens, "Tokens of the validation stream to probe")
+        ->capture_default_str();
+    probe_command->add_option("--position", probing->position, "Replace every token after it (default: the middle)");
+    probe_command->callback([probing, probe_preset] {
+        probing->preset_given = probe_preset->count() > 0;
+        export_run_probe(*probing);
     });
 }
 

@@ -12,6 +12,7 @@
 
 #include "core/clock.h"
 #include "core/codec.h"
+#include "core/digest.h"
 #include "core/engine_sources.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -19,6 +20,7 @@
 #include "core/shard.h"
 #include "core/text_format.h"
 #include "core/token_stream.h"
+#include "core/tokenizer.h"
 #include "model/evaluate.h"
 #include "model/gpt.h"
 #include "model/gptq.h"
@@ -356,9 +358,11 @@ ExportResult export_run(const ExportOptions& options) {
                     static_cast<long long>(result.margin_bytes), result.margin_bytes >= 0 ? "under" : "OVER"));
 
     if (options.evaluate) {
-        const ValidationData validation = validation_data_load(config, options.data_directory, options.tokenizer_path);
-        auto validate = [&](const char* label) { return evaluate_validation(model, validation, label); };
-        const ValidationResult before = validate("validate");
+        // Both scores go through the validation gate with plain windows, as the reference's eval_val.
+        ArtifactEvalOptions plain;
+        plain.mode = EvalMode::plain;
+        const ArtifactEvaluation before = export_evaluate_model(model, config, options.data_directory,
+                                                                options.tokenizer_path, plain, "prequant", {}, {});
         result.prequant_val_loss = before.val_loss;
         result.prequant_val_bpb = before.val_bpb;
         log(text_format("diagnostic pre-quantization val_loss:%.4f val_bpb:%.4f", before.val_loss, before.val_bpb));
@@ -367,16 +371,13 @@ ExportResult export_run(const ExportOptions& options) {
         const Stopwatch stopwatch;
         const ArtifactFile file = artifact_read(result.artifact_path);
         model.load_named_tensors(export_dequantize(file.artifact));
-        const ValidationResult after = validate("roundtrip");
+        const std::string label = scheme.name == "int8" ? "int8_" + codec_kind_name(codec.kind) : scheme.bits_label;
+        const ArtifactEvaluation after =
+            export_evaluate_model(model, config, options.data_directory, options.tokenizer_path, plain, label, {}, log);
         result.roundtrip_eval_ms = stopwatch.elapsed_ms();
         result.roundtrip_val_loss = after.val_loss;
         result.roundtrip_val_bpb = after.val_bpb;
         result.evaluated = true;
-        const std::string label = scheme.name == "int8" ? "int8_" + codec_kind_name(codec.kind) : scheme.bits_label;
-        log(text_format("final_%s_roundtrip val_loss:%.4f val_bpb:%.4f eval_time:%.0fms", label.c_str(), after.val_loss,
-                        after.val_bpb, result.roundtrip_eval_ms));
-        log(text_format("final_%s_roundtrip_exact val_loss:%.8f val_bpb:%.8f", label.c_str(), after.val_loss,
-                        after.val_bpb));
         log(text_format("quantization_gap val_bpb:%+.6f val_loss:%+.6f", after.val_bpb - before.val_bpb,
                         after.val_loss - before.val_loss));
     }
@@ -414,31 +415,114 @@ ExportResult export_run(const ExportOptions& options) {
     return result;
 }
 
-ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, const Config& config,
-                                            const std::string& data_directory, const std::string& tokenizer_path,
-                                            const std::function<void(const std::string&)>& log) {
-    ArtifactEvaluation evaluation;
-    Stopwatch stopwatch;
-    const ArtifactFile file = artifact_read(artifact_path);
+EvalMode eval_mode_parse(const std::string& name) {
+    if (name == "plain") return EvalMode::plain;
+    if (name == "sliding") return EvalMode::sliding;
+    throw Error("unknown evaluation mode '" + name + "' (known: plain, sliding)");
+}
+
+Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config) {
     Gpt model(GptConfig::from_config(config));
     model.load_named_tensors(export_dequantize(file.artifact));
-    evaluation.deserialize_ms = stopwatch.elapsed_ms();
-    log(text_format("artifact: %s scheme:%s codec:%s bytes:%lld tensors:%zu deserialize_time:%.0fms",
-                    artifact_path.c_str(), file.artifact.scheme.c_str(), codec_kind_name(file.codec).c_str(),
-                    static_cast<long long>(file.file_bytes), file.artifact.tensors.size(), evaluation.deserialize_ms));
+    return model;
+}
 
-    const ValidationData validation = validation_data_load(config, data_directory, tokenizer_path);
-    const Stopwatch eval_watch;
-    const ValidationResult val = evaluate_validation(model, validation, "evaluate");
-    evaluation.eval_ms = eval_watch.elapsed_ms();
-    evaluation.val_loss = val.val_loss;
-    evaluation.val_bpb = val.val_bpb;
-    evaluation.targets = val.targets;
-    log(text_format("final_eval_mode:plain seq_len:%lld targets:%lld", static_cast<long long>(validation.seq_len),
-                    static_cast<long long>(val.targets)));
-    log(text_format("final_artifact val_loss:%.4f val_bpb:%.4f eval_time:%.0fms", val.val_loss, val.val_bpb,
-                    evaluation.eval_ms));
-    log(text_format("final_artifact_exact val_loss:%.8f val_bpb:%.8f", val.val_loss, val.val_bpb));
+ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config, const std::string& data_directory,
+                                         const std::string& tokenizer_path, const ArtifactEvalOptions& options,
+                                         const std::string& label, const std::vector<std::uint16_t>& tokens,
+                                         const std::function<void(const std::string&)>& log) {
+    const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
+    const TokenizerByteTables tables =
+        Tokenizer::load(tokenizer_path).byte_tables(static_cast<int>(model.config().vocab_size));
+    std::vector<std::uint16_t> stream = tokens;
+    if (stream.empty()) {
+        // Plain windows score the stream truncated to whole sequences (eval_val); sliding windows the whole stream.
+        stream = validation_tokens_load(shard_glob(data_directory + "/fineweb_val_*.bin"),
+                                        options.mode == EvalMode::plain ? seq_len : 1);
+    }
+    if (options.max_tokens > 0 && static_cast<std::int64_t>(stream.size()) > options.max_tokens) {
+        stream.resize(static_cast<std::size_t>(options.max_tokens));
+    }
+    SlidingWindowOptions windows;
+    windows.window = options.mode == EvalMode::plain || options.window <= 0 ? seq_len : options.window;
+    windows.stride = options.mode == EvalMode::plain ? windows.window : options.stride;
+    windows.batch_windows =
+        std::max<std::int64_t>(1, config.get_int("VAL_BATCH_SIZE") /
+                                      (config.get_int("WORLD_SIZE") * config.get_int("GRAD_ACCUM_STEPS")) / seq_len);
+    windows.reference_end_quirk = options.reference_end_quirk;
+
+    std::string digest;
+    {
+        std::vector<std::uint8_t> bytes;
+        for (const auto& [name, tensor] : model.named_tensors()) {
+            const auto* data = static_cast<const std::uint8_t*>(tensor.raw_data());
+            bytes.insert(bytes.end(), data, data + tensor.nbytes());
+        }
+        digest = digest_sha256_hex(bytes);
+    }
+    ValidationGate gate(std::move(stream), tables, options.gate);
+    const Stopwatch stopwatch;
+    Progress progress("evaluate", 0, "windows");
+    const SlidingWindowResult result = evaluate_sliding_window(
+        model, gate, windows, digest, [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
+    progress.clear();
+    ArtifactEvaluation evaluation;
+    evaluation.eval_ms = stopwatch.elapsed_ms();
+    evaluation.val_loss = result.totals.val_loss();
+    evaluation.val_bpb = result.totals.val_bpb();
+    evaluation.targets = result.totals.targets;
+    evaluation.bytes = result.totals.bytes;
+    evaluation.rescored = result.totals.rescored;
+    evaluation.unscored = result.totals.unscored;
+    evaluation.windows = result.windows;
+    evaluation.violations = gate.violations();
+    evaluation.target_nll = gate.target_nll();
+    if (log) {
+        const std::string name = options.mode == EvalMode::plain ? label + "_roundtrip" : label + "_sliding_window";
+        log(
+            text_format("final_eval_mode:%s window:%lld stride:%lld gate:%s windows:%lld scored_targets:%lld "
+                        "rescored:%lld unscored:%lld bytes:%lld",
+                        options.mode == EvalMode::plain ? "plain" : "sliding_window",
+                        static_cast<long long>(windows.window), static_cast<long long>(windows.stride),
+                        gate_mode_name(options.gate).c_str(), static_cast<long long>(result.windows),
+                        static_cast<long long>(evaluation.targets), static_cast<long long>(evaluation.rescored),
+                        static_cast<long long>(evaluation.unscored), static_cast<long long>(evaluation.bytes)));
+        for (const GateViolation& violation : evaluation.violations) {
+            log("gate_violation rule:" + violation.rule + " " + violation.message);
+        }
+        // The reference's shapes: eval_val's line has no stride, the sliding one names it.
+        const std::string stride = options.mode == EvalMode::plain ? "" : " stride:" + std::to_string(windows.stride);
+        log(text_format("final_%s val_loss:%.4f val_bpb:%.4f%s eval_time:%.0fms", name.c_str(), evaluation.val_loss,
+                        evaluation.val_bpb, stride.c_str(), evaluation.eval_ms));
+        log(text_format("final_%s_exact val_loss:%.8f val_bpb:%.8f", name.c_str(), evaluation.val_loss,
+                        evaluation.val_bpb));
+    }
+    return evaluation;
+}
+
+ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, const Config& config,
+                                            const std::string& data_directory, const std::string& tokenizer_path,
+                                            const ArtifactEvalOptions& options,
+                                            const std::function<void(const std::string&)>& log) {
+    const Stopwatch stopwatch;
+    const ArtifactFile file = artifact_read(artifact_path);
+    const Gpt model = export_load_artifact_model(file, config);
+    const double deserialize_ms = stopwatch.elapsed_ms();
+    if (log) {
+        log(text_format("artifact: %s scheme:%s codec:%s bytes:%lld tensors:%zu deserialize_time:%.0fms",
+                        artifact_path.c_str(), file.artifact.scheme.c_str(), codec_kind_name(file.codec).c_str(),
+                        static_cast<long long>(file.file_bytes), file.artifact.tensors.size(), deserialize_ms));
+    }
+    // The reference's labels: int8_zlib for the baseline's export, the bit width for the int6 schemes.
+    const auto format = file.artifact.metadata.find("format_label");
+    std::string label = "artifact";
+    if (format != file.artifact.metadata.end()) {
+        label = format->second.substr(0, format->second.find('+'));
+        if (label == "int8" && format->second == "int8+zlib") label = "int8_zlib";
+    }
+    ArtifactEvaluation evaluation =
+        export_evaluate_model(model, config, data_directory, tokenizer_path, options, label, {}, log);
+    evaluation.deserialize_ms = deserialize_ms;
     return evaluation;
 }
 

@@ -12,7 +12,9 @@
 
 #include "model/artifact.h"
 #include "model/config.h"
+#include "model/gpt.h"
 #include "model/optim.h"
+#include "model/validation_gate.h"
 
 namespace pgolf {
 
@@ -81,7 +83,6 @@ struct ExportResult {
 
 ExportResult export_run(const ExportOptions& options);
 
-class Gpt;
 // GPTQ's Hessians for the block matrices with more than small_limit elements: the model runs forward over the
 // scheme's calibration data from the training shards in data_directory (S3: GPTQ_CALIBRATION_SEQUENCES random
 // sequences; S4: GPTQ_CALIBRATION_BATCHES batches of the training stream after trained_steps steps) while an observer
@@ -94,18 +95,48 @@ std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& sc
 // The weights an artifact restores, f32, under the tensors' names.
 NamedTensors export_dequantize(const Artifact& artifact);
 
+enum class EvalMode { plain, sliding };
+EvalMode eval_mode_parse(const std::string& name);  // "plain", "sliding"
+
+struct ArtifactEvalOptions {
+    EvalMode mode = EvalMode::sliding;
+    std::int64_t window = 0;  // 0: TRAIN_SEQ_LEN (plain windows are always TRAIN_SEQ_LEN)
+    std::int64_t stride = 64;
+    GateMode gate = GateMode::enforce;
+    bool reference_end_quirk = false;  // sliding: the reference's end-of-stream double counting (observe only)
+    std::int64_t max_tokens = 0;       // > 0: only the first tokens of the stream (probes, quick looks)
+};
+
 struct ArtifactEvaluation {
     double val_loss = 0.0;
     double val_bpb = 0.0;
-    std::int64_t targets = 0;
+    std::int64_t targets = 0;  // committed target terms
+    std::int64_t bytes = 0;
+    std::int64_t rescored = 0;  // targets scored more than once (the reference's end quirk)
+    std::int64_t unscored = 0;
+    std::int64_t windows = 0;
+    std::vector<GateViolation> violations;
+    std::vector<float> target_nll;  // per position, as the gate recorded it
     double deserialize_ms = 0.0;
     double eval_ms = 0.0;
 };
 
-// Loads an artifact file into a model built from config and evaluates it on the validation split with plain
-// non-overlapping windows (sliding windows and TTT arrive with the validation gate).
+// The model an artifact restores, built from config.
+Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config);
+
+// Scores a model on the validation split through the validation gate: plain non-overlapping TRAIN_SEQ_LEN windows on
+// the stream truncated as the reference's eval_val does, or sliding windows (T, S) on the whole stream. Logs the
+// reference's final lines (final_<label>_roundtrip / final_<label>_sliding_window, each with an _exact twin) and the
+// scored-target count. tokens: the stream to score (empty: load the split from data_directory).
+ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config, const std::string& data_directory,
+                                         const std::string& tokenizer_path, const ArtifactEvalOptions& options,
+                                         const std::string& label, const std::vector<std::uint16_t>& tokens,
+                                         const std::function<void(const std::string&)>& log);
+
+// Loads an artifact file into a model built from config and scores it (export_evaluate_model).
 ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, const Config& config,
                                             const std::string& data_directory, const std::string& tokenizer_path,
+                                            const ArtifactEvalOptions& options,
                                             const std::function<void(const std::string&)>& log);
 
 }  // namespace pgolf

@@ -43,7 +43,7 @@ mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
@@ -138,8 +138,8 @@ expect_text export "$work/out" "Total submission size int8+zlib: $((model_bytes 
 expect_text export "$work/out" "Code size (compressed): $code_bytes bytes"
 expect_text export "$work/run/export.log" "Serialized model int8+zlib: $model_bytes bytes"
 roundtrip=$(grep -oE 'final_int8_zlib_roundtrip_exact val_loss:[0-9.]+ val_bpb:[0-9.]+' "$work/out" | sed 's/.*val_loss://')
-check eval 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga"
-expect_text eval "$work/out" "final_artifact_exact val_loss:${roundtrip}"
+check eval 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --mode plain
+expect_text eval "$work/out" "final_int8_zlib_roundtrip_exact val_loss:${roundtrip}"
 check eval-preset 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --preset baseline --scale smoke \
   --set NUM_LAYERS=4
 check export-gptq 0 "$pgolf" export --run "$work/run" --scheme gptq-search --codec brotli-11 --no-eval \
@@ -147,12 +147,30 @@ check export-gptq 0 "$pgolf" export --run "$work/run" --scheme gptq-search --cod
 expect_text export-gptq "$work/out" "gptq:calibration train_loader_batches:2"
 expect_text export-gptq "$work/out" "Total submission size int6+brotli:"
 check eval-gptq 0 "$pgolf" eval --artifact "$work/gptq/final_model.gptq-search.pga"
+# Sliding-window evaluation through the gate: every target once, the byte count of `data verify`, the probe passes.
+check eval-sliding 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --mode sliding --stride 64
+expect_text eval-sliding "$work/out" "scored_targets:262144 rescored:0 unscored:0 bytes:638652"
+expect_text eval-sliding "$work/out" "final_int8_zlib_sliding_window_exact val_loss:"
+check data-verify-bytes 0 "$pgolf" data verify data/datasets/fineweb10B_sp1024_mini \
+  --tokenizer data/tokenizers/fineweb_1024_bpe.model --seq-len 128
+expect_text data-verify-bytes "$work/out" "val bytes    638,652"
+check eval-quirk-enforce 1 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --reference-end-quirk
+expect_one_line eval-quirk-enforce "$work/err"
+check eval-quirk-observe 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --reference-end-quirk \
+  --gate observe --max-tokens 20000
+expect_text eval-quirk-observe "$work/out" "gate_violation rule:C4"
+expect_text eval-quirk-observe "$work/out" "this score is not compliant"
+check probe 0 "$pgolf" probe --artifact "$work/run/final_model.int8.pga" --tokens 2048 --position 1000
+expect_text probe "$work/out" "causality probe: PASS"
+expect_text probe "$work/out" "targets 1..1000 compared: 1000, NLLs changed: 0"
+check probe-bad-position 1 "$pgolf" probe --artifact "$work/run/final_model.int8.pga" --tokens 2048 --position 5000
+expect_one_line probe-bad-position "$work/err"
 # Every codec carries the same tensors: each artifact loads and scores the same to the last digit.
 for codec in zstd-22 xz-6 xz-9 brotli-11 zlib-9; do
   check "export-$codec" 0 "$pgolf" export --run "$work/run" --scheme int6-row-search --codec "$codec" --no-eval \
     --out "$work/codec-$codec"
-  check "eval-$codec" 0 "$pgolf" eval --artifact "$work/codec-$codec/final_model.int6-row-search.pga"
-  grep -oE 'final_artifact_exact .*' "$work/out" >"$work/codec-$codec.score"
+  check "eval-$codec" 0 "$pgolf" eval --artifact "$work/codec-$codec/final_model.int6-row-search.pga" --mode plain
+  grep -oE 'final_int6_roundtrip_exact .*' "$work/out" >"$work/codec-$codec.score"
   [[ $codec == zstd-22 ]] && continue
   checks=$((checks + 1))
   cmp -s "$work/codec-zstd-22.score" "$work/codec-$codec.score" || { echo "FAIL eval-$codec: score differs from zstd-22"; failures=$((failures + 1)); }

@@ -30,8 +30,8 @@ for preset in ${PRESETS:-s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2c
   gap=$(grep -oE 'quantization_gap val_bpb:[-+0-9.]+' "$work/$preset.export" | cut -d: -f2)
   exact=$(grep -oE 'roundtrip_exact val_loss:[0-9.]+ val_bpb:[0-9.]+' "$work/$preset.export" | cut -d' ' -f2-)
   artifact=$(ls "$work/$preset"/final_model.*.pga)
-  "$pgolf" eval --artifact "$artifact" >"$work/$preset.eval" 2>&1
-  if awk -v g="$gap" 'BEGIN { exit !(g > -0.01 && g < 0.1) }' && grep -qF "final_artifact_exact $exact" "$work/$preset.eval"; then
+  "$pgolf" eval --artifact "$artifact" --mode plain >"$work/$preset.eval" 2>&1
+  if awk -v g="$gap" 'BEGIN { exit !(g > -0.01 && g < 0.1) }' && grep -qF "roundtrip_exact $exact" "$work/$preset.eval"; then
     echo "ok $preset export: $(grep -oE 'Total submission size [^ ]+: [0-9]+' "$work/$preset.export"), gap $gap bpb"
   else
     echo "FAIL $preset export: gap '$gap' bpb, round trip '$exact'"; tail -2 "$work/$preset.eval"; failures=$((failures + 1))
