@@ -113,7 +113,7 @@ struct EvalArguments {
     std::string mode = "sliding";
     std::string gate = "enforce";
     std::int64_t window = 0;
-    std::int64_t stride = 64;
+    std::int64_t stride = 0;
     bool reference_end_quirk = false;
     std::int64_t max_tokens = 0;
     std::int64_t position = -1;  // probe
@@ -179,7 +179,6 @@ void export_run_probe(const EvalArguments& args) {
     const Config config = export_eval_config(args, file);
     const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;
     const std::string tokenizer = args.tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : args.tokenizer;
-    const Gpt model = export_load_artifact_model(file, config);
     const ArtifactEvalOptions options = args.options();
     std::vector<std::uint16_t> stream = validation_tokens_load(shard_glob(data + "/fineweb_val_*.bin"), 1);
     if (options.max_tokens > 0 && stream.size() > static_cast<std::size_t>(options.max_tokens)) {
@@ -187,7 +186,9 @@ void export_run_probe(const EvalArguments& args) {
     }
     const std::int64_t position = args.position >= 0 ? args.position : static_cast<std::int64_t>(stream.size()) / 2;
     const CausalityProbeResult probe = evaluate_causality_probe(
-        stream, position, model.config().vocab_size, [&](const std::vector<std::uint16_t>& tokens) {
+        stream, position, config.get_int("VOCAB_SIZE"), [&](const std::vector<std::uint16_t>& tokens) {
+            // A fresh model each time: TTT adapts the one it scores with.
+            Gpt model = export_load_artifact_model(file, config);
             return export_evaluate_model(model, config, data, tokenizer, options, "probe", tokens, {}).target_nll;
         });
     std::cout << "causality probe: " << (probe.passed() ? "PASS" : "FAIL") << " (mode " << args.mode << ", "
@@ -208,10 +209,13 @@ void export_add_eval_options(CLI::App* command, EvalArguments& args) {
     command->add_option("--set", args.preset.overrides, "Override a config key: KEY=VALUE (repeatable)");
     command->add_option("--data", args.data, "Dataset folder (default: DATA_PATH)");
     command->add_option("--tokenizer", args.tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
-    command->add_option("--mode", args.mode, "sliding (window T, stride S: the seeds' score) or plain (eval_val)")
+    command
+        ->add_option(
+            "--mode", args.mode,
+            "sliding (window T, stride S), ttt (score-first TTT over sliding windows, TTT_* keys) or plain (eval_val)")
         ->capture_default_str();
     command->add_option("--window", args.window, "Sliding window T (default: TRAIN_SEQ_LEN)");
-    command->add_option("--stride", args.stride, "Sliding stride S")->capture_default_str();
+    command->add_option("--stride", args.stride, "Sliding stride S (default: EVAL_STRIDE, 64)");
     command
         ->add_option("--gate", args.gate,
                      "enforce (a violation is an error) or observe (it runs and is recorded, to flag a record)")

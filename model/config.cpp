@@ -2,6 +2,7 @@
 #include "model/config.h"
 
 #include <cmath>
+#include <sstream>
 
 #include "core/digest.h"
 #include "core/error.h"
@@ -147,6 +148,24 @@ Config config_load_preset(const std::string& name, const std::string& scale) {
     config.set("PRESET", name);
     config.set("SCALE", scale);
     return config;
+}
+
+// "0,1,2" -> {0, 1, 2}; "" -> {}.
+std::vector<std::int64_t> config_parse_int_list(const std::string& key, const std::string& text) {
+    std::vector<std::int64_t> values;
+    std::stringstream stream(text);
+    std::string item;
+    while (std::getline(stream, item, ',')) {
+        if (item.empty()) continue;
+        try {
+            std::size_t used = 0;
+            values.push_back(std::stoll(item, &used));
+            if (used != item.size()) throw std::invalid_argument(item);
+        } catch (const std::logic_error&) {
+            throw Error("config: " + key + " must be a comma-separated list of integers, got '" + text + "'");
+        }
+    }
+    return values;
 }
 
 }  // namespace pgolf

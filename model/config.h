@@ -46,6 +46,9 @@ struct Preset {
     std::vector<std::string> scales;  // "full" first
 };
 
+// "0,1,2" -> {0, 1, 2}; "" -> {}. key names the setting in the error.
+std::vector<std::int64_t> config_parse_int_list(const std::string& key, const std::string& text);
+
 std::vector<Preset> config_list_presets();
 Preset config_find_preset(const std::string& name);  // throws listing the known names
 // The preset's full config with the scale's overrides applied.

@@ -26,6 +26,7 @@
 #include "model/gptq.h"
 #include "model/quantize.h"
 #include "model/random.h"
+#include "model/ttt.h"
 
 namespace pgolf {
 
@@ -418,7 +419,8 @@ ExportResult export_run(const ExportOptions& options) {
 EvalMode eval_mode_parse(const std::string& name) {
     if (name == "plain") return EvalMode::plain;
     if (name == "sliding") return EvalMode::sliding;
-    throw Error("unknown evaluation mode '" + name + "' (known: plain, sliding)");
+    if (name == "ttt") return EvalMode::ttt;
+    throw Error("unknown evaluation mode '" + name + "' (known: plain, sliding, ttt)");
 }
 
 Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config) {
@@ -427,7 +429,7 @@ Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config) {
     return model;
 }
 
-ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config, const std::string& data_directory,
+ArtifactEvaluation export_evaluate_model(Gpt& model, const Config& config, const std::string& data_directory,
                                          const std::string& tokenizer_path, const ArtifactEvalOptions& options,
                                          const std::string& label, const std::vector<std::uint16_t>& tokens,
                                          const std::function<void(const std::string&)>& log) {
@@ -445,7 +447,9 @@ ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config,
     }
     SlidingWindowOptions windows;
     windows.window = options.mode == EvalMode::plain || options.window <= 0 ? seq_len : options.window;
-    windows.stride = options.mode == EvalMode::plain ? windows.window : options.stride;
+    windows.stride = options.mode == EvalMode::plain ? windows.window
+                     : options.stride > 0            ? options.stride
+                                                     : config_int_or(config, "EVAL_STRIDE", 64);
     windows.batch_windows =
         std::max<std::int64_t>(1, config.get_int("VAL_BATCH_SIZE") /
                                       (config.get_int("WORLD_SIZE") * config.get_int("GRAD_ACCUM_STEPS")) / seq_len);
@@ -462,10 +466,46 @@ ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config,
     }
     ValidationGate gate(std::move(stream), tables, options.gate);
     const Stopwatch stopwatch;
-    Progress progress("evaluate", 0, "windows");
-    const SlidingWindowResult result = evaluate_sliding_window(
-        model, gate, windows, digest, [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
-    progress.clear();
+    SlidingWindowResult result;
+    std::string ttt_summary;
+    if (options.mode == EvalMode::ttt) {
+        TttOptions ttt;
+        ttt.chunk_tokens = config_int_or(config, "TTT_CHUNK_TOKENS", 32768);
+        ttt.epochs = config_int_or(config, "TTT_EPOCHS", 3);
+        ttt.lr = config_double_or(config, "TTT_LR", 0.002);
+        ttt.momentum = config_double_or(config, "TTT_MOMENTUM", 0.9);
+        ttt.batch_sequences = config_int_or(config, "TTT_BATCH_SEQS", 32);
+        ttt.seq_len = seq_len;
+        ttt.grad_clip = config_double_or(config, "TTT_GRAD_CLIP", 1.0);
+        const std::string frozen = config_string_or(config, "TTT_FREEZE_BLOCKS", "");
+        ttt.frozen_blocks = config_parse_int_list("TTT_FREEZE_BLOCKS", frozen);
+        const std::string optimizer = config_string_or(config, "TTT_OPTIMIZER", "sgd");
+        if (optimizer != "sgd" && optimizer != "muon_style")
+            throw Error("config: TTT_OPTIMIZER must be sgd or muon_style");
+        ttt.optimizer = optimizer == "sgd" ? TttOptimizerKind::sgd : TttOptimizerKind::muon_style;
+        const std::string entropy = config_string_or(config, "TTT_ENTROPY_EPOCHS", "off");
+        if (entropy != "off" && entropy != "as_ran" && entropy != "intended") {
+            throw Error("config: TTT_ENTROPY_EPOCHS must be off, as_ran or intended");
+        }
+        ttt.entropy_epochs = entropy == "off"      ? TttEntropyEpochs::off
+                             : entropy == "as_ran" ? TttEntropyEpochs::as_ran
+                                                   : TttEntropyEpochs::intended;
+        ttt.sliding = windows;
+        const TttResult adapted = ttt_score_first(model, gate, ttt);
+        result.totals = adapted.totals;
+        result.windows = adapted.windows;
+        ttt_summary = text_format(
+            "ttt:score_first optimizer:%s chunks:%lld adapted:%lld epochs:%lld steps:%lld "
+            "frozen_blocks:[%s] scoring_time:%.0fms adaptation_time:%.0fms",
+            optimizer.c_str(), static_cast<long long>(adapted.chunks), static_cast<long long>(adapted.chunks_adapted),
+            static_cast<long long>(adapted.epochs_run), static_cast<long long>(adapted.steps), frozen.c_str(),
+            adapted.scoring_ms, adapted.adaptation_ms);
+    } else {
+        Progress progress("evaluate", 0, "windows");
+        result = evaluate_sliding_window(model, gate, windows, digest,
+                                         [&progress](std::int64_t done, std::int64_t) { progress.update(done); });
+        progress.clear();
+    }
     ArtifactEvaluation evaluation;
     evaluation.eval_ms = stopwatch.elapsed_ms();
     evaluation.val_loss = result.totals.val_loss();
@@ -478,11 +518,16 @@ ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config,
     evaluation.violations = gate.violations();
     evaluation.target_nll = gate.target_nll();
     if (log) {
-        const std::string name = options.mode == EvalMode::plain ? label + "_roundtrip" : label + "_sliding_window";
+        const std::string name = options.mode == EvalMode::plain     ? label + "_roundtrip"
+                                 : options.mode == EvalMode::sliding ? label + "_sliding_window"
+                                                                     : std::string("ttt_sliding");
+        if (!ttt_summary.empty()) log(ttt_summary);
         log(
             text_format("final_eval_mode:%s window:%lld stride:%lld gate:%s windows:%lld scored_targets:%lld "
                         "rescored:%lld unscored:%lld bytes:%lld",
-                        options.mode == EvalMode::plain ? "plain" : "sliding_window",
+                        options.mode == EvalMode::plain     ? "plain"
+                        : options.mode == EvalMode::sliding ? "sliding_window"
+                                                            : "score_first_ttt",
                         static_cast<long long>(windows.window), static_cast<long long>(windows.stride),
                         gate_mode_name(options.gate).c_str(), static_cast<long long>(result.windows),
                         static_cast<long long>(evaluation.targets), static_cast<long long>(evaluation.rescored),
@@ -506,7 +551,7 @@ ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, co
                                             const std::function<void(const std::string&)>& log) {
     const Stopwatch stopwatch;
     const ArtifactFile file = artifact_read(artifact_path);
-    const Gpt model = export_load_artifact_model(file, config);
+    Gpt model = export_load_artifact_model(file, config);
     const double deserialize_ms = stopwatch.elapsed_ms();
     if (log) {
         log(text_format("artifact: %s scheme:%s codec:%s bytes:%lld tensors:%zu deserialize_time:%.0fms",
@@ -523,6 +568,11 @@ ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, co
     ArtifactEvaluation evaluation =
         export_evaluate_model(model, config, data_directory, tokenizer_path, options, label, {}, log);
     evaluation.deserialize_ms = deserialize_ms;
+    if (log) {
+        // The CPU engine compiles nothing and captures no graph, so there is no warm-up; no diagnostic evaluation runs.
+        log(text_format("eval_timing: deserialize:%.0fms warmup:0ms timed_eval:%.0fms diagnostics:0ms",
+                        evaluation.deserialize_ms, evaluation.eval_ms));
+    }
     return evaluation;
 }
 

@@ -95,13 +95,13 @@ std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& sc
 // The weights an artifact restores, f32, under the tensors' names.
 NamedTensors export_dequantize(const Artifact& artifact);
 
-enum class EvalMode { plain, sliding };
-EvalMode eval_mode_parse(const std::string& name);  // "plain", "sliding"
+enum class EvalMode { plain, sliding, ttt };
+EvalMode eval_mode_parse(const std::string& name);  // "plain", "sliding", "ttt" (score-first TTT + sliding windows)
 
 struct ArtifactEvalOptions {
     EvalMode mode = EvalMode::sliding;
     std::int64_t window = 0;  // 0: TRAIN_SEQ_LEN (plain windows are always TRAIN_SEQ_LEN)
-    std::int64_t stride = 64;
+    std::int64_t stride = 0;  // 0: EVAL_STRIDE (64)
     GateMode gate = GateMode::enforce;
     bool reference_end_quirk = false;  // sliding: the reference's end-of-stream double counting (observe only)
     std::int64_t max_tokens = 0;       // > 0: only the first tokens of the stream (probes, quick looks)
@@ -125,10 +125,11 @@ struct ArtifactEvaluation {
 Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config);
 
 // Scores a model on the validation split through the validation gate: plain non-overlapping TRAIN_SEQ_LEN windows on
-// the stream truncated as the reference's eval_val does, or sliding windows (T, S) on the whole stream. Logs the
-// reference's final lines (final_<label>_roundtrip / final_<label>_sliding_window, each with an _exact twin) and the
+// the stream truncated as the reference's eval_val does, sliding windows (T, S) on the whole stream, or score-first
+// TTT over sliding windows with the config's TTT_* keys (which adapts the model). Logs the reference's final lines
+// (final_<label>_roundtrip, final_<label>_sliding_window, final_ttt_sliding, each with an _exact twin) and the
 // scored-target count. tokens: the stream to score (empty: load the split from data_directory).
-ArtifactEvaluation export_evaluate_model(const Gpt& model, const Config& config, const std::string& data_directory,
+ArtifactEvaluation export_evaluate_model(Gpt& model, const Config& config, const std::string& data_directory,
                                          const std::string& tokenizer_path, const ArtifactEvalOptions& options,
                                          const std::string& label, const std::vector<std::uint16_t>& tokens,
                                          const std::function<void(const std::string&)>& log);

@@ -16,22 +16,8 @@ namespace pgolf {
 
 namespace {
 
-// "0,1,2" -> {0, 1, 2}; "" -> {}.
 std::vector<std::int64_t> parse_list(const std::string& key, const std::string& text) {
-    std::vector<std::int64_t> values;
-    std::stringstream stream(text);
-    std::string item;
-    while (std::getline(stream, item, ',')) {
-        if (item.empty()) continue;
-        try {
-            std::size_t used = 0;
-            values.push_back(std::stoll(item, &used));
-            if (used != item.size()) throw std::invalid_argument(item);
-        } catch (const std::logic_error&) {
-            throw Error("config: " + key + " must be a comma-separated list of integers, got '" + text + "'");
-        }
-    }
-    return values;
+    return config_parse_int_list(key, text);
 }
 
 // "3:0,4:1" -> {(3, 0), (4, 1)}.

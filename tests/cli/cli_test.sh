@@ -163,6 +163,16 @@ expect_text eval-quirk-observe "$work/out" "this score is not compliant"
 check probe 0 "$pgolf" probe --artifact "$work/run/final_model.int8.pga" --tokens 2048 --position 1000
 expect_text probe "$work/out" "causality probe: PASS"
 expect_text probe "$work/out" "targets 1..1000 compared: 1000, NLLs changed: 0"
+# Score-first TTT through the gate: each target once, the reference's line, and the probe passes for it too.
+check eval-ttt 0 "$pgolf" eval --artifact "$work/run/final_model.int8.pga" --mode ttt --max-tokens 12288 \
+  --set TTT_CHUNK_TOKENS=4096
+expect_text eval-ttt "$work/out" "ttt:score_first optimizer:sgd chunks:3 adapted:2"
+expect_text eval-ttt "$work/out" "scored_targets:12287 rescored:0 unscored:0"
+expect_text eval-ttt "$work/out" "final_ttt_sliding_exact val_loss:"
+expect_text eval-ttt "$work/out" "eval_timing: deserialize:"
+check probe-ttt 0 "$pgolf" probe --artifact "$work/run/final_model.int8.pga" --mode ttt --tokens 8192 \
+  --position 5000 --set TTT_CHUNK_TOKENS=2048
+expect_text probe-ttt "$work/out" "causality probe: PASS (mode ttt"
 check probe-bad-position 1 "$pgolf" probe --artifact "$work/run/final_model.int8.pga" --tokens 2048 --position 5000
 expect_one_line probe-bad-position "$work/err"
 # Every codec carries the same tensors: each artifact loads and scores the same to the last digit.
