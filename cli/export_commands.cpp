@@ -32,6 +32,7 @@ struct ExportArguments {
     std::string tokenizer;
     bool no_eval = false;
     bool eval = false;
+    std::string gate = "enforce";
 };
 
 // Log lines go to stdout and to a log file (progress lines are cleared before the exporter logs).
@@ -97,6 +98,7 @@ void export_run_command(const ExportArguments& args) {
     }
     options.scheme = args.scheme;
     options.codec = args.codec;
+    options.gate = gate_mode_parse(args.gate);
     options.data_directory = args.data.empty() ? options.config.get_string("DATA_PATH") : args.data;
     options.tokenizer_path = args.tokenizer.empty() ? options.config.get_string("TOKENIZER_PATH") : args.tokenizer;
     std::filesystem::create_directories(options.output_directory);
@@ -245,6 +247,11 @@ void export_commands_register(CLI::App& app) {
     export_command->add_option("--data", exporting->data,
                                "Dataset folder: training shards for calibration, validation for the round trip");
     export_command->add_option("--tokenizer", exporting->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    export_command
+        ->add_option("--gate", exporting->gate,
+                     "enforce (S4's pre-quant TTT on validation tokens is refused) or observe (it runs and "
+                     "is recorded as a violation, to reproduce and flag the record)")
+        ->capture_default_str();
     export_command->add_flag("--no-eval", exporting->no_eval, "Skip the pre-quantization and round-trip evaluations");
     export_command->add_flag("--eval", exporting->eval, "With --preset: evaluate the initialised weights too");
     export_command->callback([exporting, export_command] {

@@ -274,7 +274,31 @@ ExportResult export_run(const ExportOptions& options) {
 
     Gpt model(GptConfig::from_config(config));
     model.load_named_tensors(options.weights);
-    const NamedTensors weights = model.named_tensors();
+
+    // S4's "discriminative pre-quant TTT" (SEED-SYSTEMS.md §5.3) trains on the validation stream before anything is
+    // scored: the gate refuses it in enforce mode before any update and records it in observe mode.
+    const std::int64_t prequant_epochs = config_int_or(config, "PREQUANT_TTT_EPOCHS", 0);
+    if (prequant_epochs > 0) {
+        const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
+        ValidationGate gate(
+            validation_tokens_load(shard_glob(options.data_directory + "/fineweb_val_*.bin"), seq_len),
+            Tokenizer::load(options.tokenizer_path).byte_tables(static_cast<int>(model.config().vocab_size)),
+            options.gate);
+        PrequantTttOptions prequant;
+        prequant.epochs = prequant_epochs;
+        prequant.lr = config_double_or(config, "PREQUANT_TTT_LR", 5e-4);
+        prequant.seq_len = seq_len;
+        const Stopwatch stopwatch;
+        const PrequantTttResult adapted = ttt_prequant_adamw(model, gate, prequant, log);
+        result.violations = gate.violations();
+        for (const GateViolation& violation : result.violations) {
+            log("gate_violation rule:" + violation.rule + " " + violation.message);
+        }
+        log(text_format(
+            "prequant_ttt: epochs:%lld steps:%lld time:%.0fms (trained on validation tokens before scoring "
+            "them: not compliant, COMPLIANCE.md L6)",
+            static_cast<long long>(adapted.epochs_run), static_cast<long long>(adapted.steps), stopwatch.elapsed_ms()));
+    }
 
     // Calibration (GPTQ schemes) reads training data, never validation data.
     std::map<std::string, Tensor> hessians;
@@ -286,6 +310,7 @@ ExportResult export_run(const ExportOptions& options) {
                         stopwatch.elapsed_ms()));
     }
 
+    const NamedTensors weights = model.named_tensors();
     Artifact artifact;
     artifact.scheme = scheme.name;
     artifact.metadata = {{"format_label", format_label},
@@ -398,7 +423,14 @@ ExportResult export_run(const ExportOptions& options) {
                              {"cap_bytes", artifact_cap_bytes},
                              {"margin_bytes", result.margin_bytes},
                              {"pruned", result.pruned},
+                             {"gate_violations", nlohmann::json::array()},
                              {"parts", nlohmann::json::array()}};
+    for (const GateViolation& violation : result.violations) {
+        report["gate_violations"].push_back({{"rule", violation.rule},
+                                             {"message", violation.message},
+                                             {"begin", violation.begin},
+                                             {"end", violation.end}});
+    }
     for (const ExportPart& part : result.parts) {
         report["parts"].push_back({{"name", part.name},
                                    {"tensors", part.tensors},

@@ -51,6 +51,9 @@ struct ExportOptions {
     std::string source_description;  // recorded in the artifact's metadata (the checkpoint it came from)
     std::int64_t trained_steps = 0;  // the training loader continues after steps × GRAD_ACCUM_STEPS micro-batches
     bool evaluate = true;            // pre-quantization and round-trip validation
+    // Gate mode for S4's pre-quant TTT (PREQUANT_TTT_EPOCHS > 0), which trains on validation tokens before scoring
+    // them: enforce refuses it before any update; observe runs it and records the C3 violation.
+    GateMode gate = GateMode::enforce;
     std::function<void(const std::string&)> log;
 };
 
@@ -75,6 +78,7 @@ struct ExportResult {
     std::int64_t margin_bytes = 0;     // artifact_cap_bytes − total_bytes (negative: over the cap)
     std::vector<ExportPart> parts;
     std::int64_t pruned = 0;  // ±1 entries set to zero
+    std::vector<GateViolation> violations;  // observe mode: what the gate recorded (pre-quant TTT)
     bool evaluated = false;
     double prequant_val_loss = 0.0, prequant_val_bpb = 0.0;
     double roundtrip_val_loss = 0.0, roundtrip_val_bpb = 0.0;

@@ -23,8 +23,19 @@ for preset in ${PRESETS:-s1-recursive-4b7l s2-growing-recurrence s3-crawler-3f2c
   else
     echo "FAIL $preset: first train_loss $first, final val_loss $final"; failures=$((failures + 1))
   fi
+  export_args=()
+  if [[ $preset == s4-11l-recurrence-prequant ]]; then
+    # S4 trains on the validation tokens before quantizing (pre-quant TTT): refused by default, recorded in observe
+    # mode (one epoch here instead of ten, to keep the test short).
+    checks=$((checks + 1))
+    if "$pgolf" export --run "$work/$preset" --no-eval --out "$work/$preset-refused" >"$work/$preset.refused" 2>&1 ||
+      ! grep -q "validation gate (C3)" "$work/$preset.refused"; then
+      echo "FAIL $preset export: pre-quant TTT was not refused in enforce mode"; failures=$((failures + 1))
+    fi
+    export_args=(--gate observe --set PREQUANT_TTT_EPOCHS=1)
+  fi
   checks=$((checks + 1))
-  if ! "$pgolf" export --run "$work/$preset" >"$work/$preset.export" 2>&1; then
+  if ! "$pgolf" export --run "$work/$preset" "${export_args[@]}" >"$work/$preset.export" 2>&1; then
     echo "FAIL $preset export: exit non-zero"; tail -3 "$work/$preset.export"; failures=$((failures + 1)); continue
   fi
   gap=$(grep -oE 'quantization_gap val_bpb:[-+0-9.]+' "$work/$preset.export" | cut -d: -f2)
