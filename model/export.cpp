@@ -487,15 +487,7 @@ ArtifactEvaluation export_evaluate_model(Gpt& model, const Config& config, const
                                       (config.get_int("WORLD_SIZE") * config.get_int("GRAD_ACCUM_STEPS")) / seq_len);
     windows.reference_end_quirk = options.reference_end_quirk;
 
-    std::string digest;
-    {
-        std::vector<std::uint8_t> bytes;
-        for (const auto& [name, tensor] : model.named_tensors()) {
-            const auto* data = static_cast<const std::uint8_t*>(tensor.raw_data());
-            bytes.insert(bytes.end(), data, data + tensor.nbytes());
-        }
-        digest = digest_sha256_hex(bytes);
-    }
+    const std::string digest = ttt_digest_weights(model);  // names the weights in the gate's score events
     ValidationGate gate(std::move(stream), tables, options.gate);
     const Stopwatch stopwatch;
     SlidingWindowResult result;
