@@ -199,7 +199,8 @@ expect_one_line export-bad-scheme "$work/err"
 expect_text export-bad-scheme "$work/err" "known: int8, int6-row-search"
 check export-run-and-preset 1 "$pgolf" export --run "$work/run" --preset s1-recursive-4b7l --no-eval
 expect_one_line export-run-and-preset "$work/err"
-check export-prequant-refused 1 "$pgolf" export --run "$work/run" --set PREQUANT_TTT_EPOCHS=1 --no-eval --out "$work/pq"
+check export-prequant-refused 1 "$pgolf" export --run "$work/run" --set PREQUANT_TTT_EPOCHS=1 --no-eval --out "$work/pq" \
+  --data "$src/data/datasets/fineweb10B_sp1024_mini" --tokenizer "$src/data/tokenizers/fineweb_1024_bpe.model"
 expect_one_line export-prequant-refused "$work/err"
 expect_text export-prequant-refused "$work/err" "validation gate (C3)"
 check export-no-run 1 "$pgolf" export --run "$work/nope" --no-eval

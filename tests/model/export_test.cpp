@@ -29,6 +29,7 @@ using test::TemporaryFolder;
 ExportOptions export_options_for(const std::string& preset, const std::string& out) {
     ExportOptions options;
     options.config = config_load_preset(preset, "smoke");
+    options.config.set("PREQUANT_TTT_EPOCHS", 0);  // S4's pre-quant TTT on validation tokens: tests/model/ttt_test.cpp
     Gpt model(GptConfig::from_config(options.config));
     model.initialize(7);
     RandomStream random(11);
