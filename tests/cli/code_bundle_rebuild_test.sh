@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The counted code is the whole engine (docs/code-bytes.md): engine-source.tar.xz, unpacked on its own, configures and
 # builds a pgolf that embeds the same sources (same engine digest) and exports the same artifact bytes.
-# Usage: code_bundle_rebuild_test.sh PGOLF_BINARY SOURCE_DIR   (slow: a CPU-only build, about 5 minutes on 2 cores)
+# Usage: code_bundle_rebuild_test.sh PGOLF_BINARY SOURCE_DIR   (slow: a CPU-only build of pgolf, 1–5 minutes on 2 cores)
 set -euo pipefail
 pgolf=$1
 cd "$2"
