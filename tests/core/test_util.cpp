@@ -10,6 +10,8 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "core/error.h"
@@ -88,6 +90,25 @@ std::vector<std::uint8_t> test_read_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     if (!in) throw std::runtime_error("cannot read " + path);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+const nlohmann::json& test_oracle_fixture(const std::string& file) {
+    static std::map<std::string, nlohmann::json> parsed;
+    const auto found = parsed.find(file);
+    if (found != parsed.end()) return found->second;
+    const std::string path = test_source_path("tests/oracle/fixtures/" + file);
+    std::ifstream in(path);
+    if (!in) throw std::runtime_error("cannot open " + path);
+    std::stringstream text;
+    text << in.rdbuf();
+    return parsed.emplace(file, nlohmann::json::parse(text.str())).first->second;
+}
+
+std::vector<float> test_json_floats(const nlohmann::json& values) {
+    std::vector<float> result;
+    result.reserve(values.size());
+    for (const nlohmann::json& value : values) result.push_back(static_cast<float>(value.get<double>()));
+    return result;
 }
 
 }  // namespace pgolf::test

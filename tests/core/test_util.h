@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -46,6 +47,11 @@ std::int64_t index4(const Tensor& t, std::int64_t b, std::int64_t h, std::int64_
 // Copies KV head h / group into head h (torch's repeat_interleave layout for GQA): (B, Hkv, T, Dh) -> (B, Hkv·group, T,
 // Dh).
 Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group);
+
+// A committed oracle fixture, tests/oracle/fixtures/<file> (JSON), parsed once per process.
+const nlohmann::json& test_oracle_fixture(const std::string& file);
+// A JSON array of numbers as floats.
+std::vector<float> test_json_floats(const nlohmann::json& values);
 
 void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
 std::vector<std::uint8_t> test_read_file(const std::string& path);

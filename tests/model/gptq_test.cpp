@@ -27,23 +27,9 @@ namespace {
 using nlohmann::json;
 using test::error_message;
 
-const json& oracle() {
-    static const json fixture = [] {
-        const std::string path = std::string(PGOLF_SOURCE_DIR) + "/tests/oracle/fixtures/quant_oracle.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path);
-        std::stringstream text;
-        text << in.rdbuf();
-        return json::parse(text.str());
-    }();
-    return fixture;
-}
+const json& oracle() { return test::test_oracle_fixture("quant_oracle.json"); }
 
-std::vector<float> floats_of(const json& values) {
-    std::vector<float> result;
-    for (const json& v : values) result.push_back(static_cast<float>(v.get<double>()));
-    return result;
-}
+std::vector<float> floats_of(const json& values) { return test::test_json_floats(values); }
 
 std::vector<int> ints_of(const Tensor& t) {
     std::vector<int> result;

@@ -17,6 +17,8 @@
 
 #include "core/error.h"
 #include "model/schedule.h"
+#include "tests/core/test_util.h"
+#include "tests/core/test_util.h"
 
 #ifndef PGOLF_SOURCE_DIR
 #error "PGOLF_SOURCE_DIR must name the repository root"
@@ -27,24 +29,9 @@ namespace {
 
 using nlohmann::json;
 
-const json& oracle_fixture() {
-    static const json fixture = [] {
-        const std::string path = std::string(PGOLF_SOURCE_DIR) + "/tests/oracle/fixtures/optim_oracle.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path);
-        std::stringstream text;
-        text << in.rdbuf();
-        return json::parse(text.str());
-    }();
-    return fixture;
-}
+const json& oracle_fixture() { return test::test_oracle_fixture("optim_oracle.json"); }
 
-std::vector<float> json_floats(const json& values) {
-    std::vector<float> result;
-    result.reserve(values.size());
-    for (const json& value : values) result.push_back(static_cast<float>(value.get<double>()));
-    return result;
-}
+std::vector<float> json_floats(const json& values) { return test::test_json_floats(values); }
 
 Tensor tensor_of(const std::vector<float>& values, const Shape& shape) { return Tensor::from_floats(values, shape); }
 

@@ -29,17 +29,7 @@ namespace {
 using nlohmann::json;
 using test::error_message;
 
-const json& oracle() {
-    static const json fixture = [] {
-        const std::string path = std::string(PGOLF_SOURCE_DIR) + "/tests/oracle/fixtures/quant_oracle.json";
-        std::ifstream in(path);
-        if (!in) throw std::runtime_error("cannot open " + path);
-        std::stringstream text;
-        text << in.rdbuf();
-        return json::parse(text.str());
-    }();
-    return fixture;
-}
+const json& oracle() { return test::test_oracle_fixture("quant_oracle.json"); }
 
 Shape shape_of(const json& values) {
     Shape shape;
