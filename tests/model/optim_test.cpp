@@ -18,7 +18,6 @@
 #include "core/error.h"
 #include "model/schedule.h"
 #include "tests/core/test_util.h"
-#include "tests/core/test_util.h"
 
 #ifndef PGOLF_SOURCE_DIR
 #error "PGOLF_SOURCE_DIR must name the repository root"
