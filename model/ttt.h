@@ -17,6 +17,9 @@ namespace pgolf {
 
 // sgd: torch SGD with momentum, state kept across chunks (S1–S3). muon_style: S4's diagnostic — every 2-D gradient (and
 // each slice of a 3-D bank) orthogonalised by Newton–Schulz, p −= η·g with no momentum; other tensors a raw step.
+// sgd: S1–S3 (momentum, no Nesterov, no weight decay). muon_style: S4's diagnostic TTT as SEED-SYSTEMS.md §5.5
+// describes it; the S4 function itself was not read, so two details are assumptions: the global clip applies before
+// the update, and Muon's √max(1, rows/cols) scale is not applied.
 enum class TttOptimizerKind { sgd, muon_style };
 std::string ttt_optimizer_kind_name(TttOptimizerKind kind);
 
