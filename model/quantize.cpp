@@ -16,23 +16,6 @@ namespace pgolf {
 namespace {
 
 // A 2-D, non-empty, finite f32 tensor, or a one-line error naming the op and the tensor.
-void check_matrix(const Tensor& w, const char* op, const std::string& name) {
-    if (!w.defined()) throw Error(std::string(op) + ": tensor '" + name + "' is undefined");
-    if (w.dim() != 2) {
-        throw Error(std::string(op) + ": tensor '" + name + "' must be 2-D, got shape " + shape_string(w.shape()));
-    }
-    if (w.dtype() != DType::f32) {
-        throw Error(std::string(op) + ": tensor '" + name + "' must be f32, got " + dtype_name(w.dtype()));
-    }
-    if (w.numel() == 0) throw Error(std::string(op) + ": tensor '" + name + "' is empty " + shape_string(w.shape()));
-    const float* data = w.data<float>();
-    for (std::int64_t i = 0; i < w.numel(); ++i) {
-        if (!std::isfinite(data[i])) {
-            throw Error(std::string(op) + ": tensor '" + name + "' has a non-finite value at flat index " +
-                        std::to_string(i));
-        }
-    }
-}
 
 void check_tensor(const Tensor& w, const char* op, const std::string& name) {
     if (!w.defined()) throw Error(std::string(op) + ": tensor '" + name + "' is undefined");
@@ -47,6 +30,14 @@ void check_tensor(const Tensor& w, const char* op, const std::string& name) {
                         std::to_string(i));
         }
     }
+}
+
+// check_tensor, and 2-D.
+void check_matrix(const Tensor& w, const char* op, const std::string& name) {
+    if (w.defined() && w.dim() != 2) {
+        throw Error(std::string(op) + ": tensor '" + name + "' must be 2-D, got shape " + shape_string(w.shape()));
+    }
+    check_tensor(w, op, name);
 }
 
 // The integer range and the scale divisor of one quantizer call.

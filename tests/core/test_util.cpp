@@ -111,4 +111,14 @@ std::vector<float> test_json_floats(const nlohmann::json& values) {
     return result;
 }
 
+std::vector<int> test_int8_values(const Tensor& t) {
+    const std::int8_t* data = t.data<std::int8_t>();
+    return std::vector<int>(data, data + t.numel());
+}
+
+std::vector<int> test_f16_bits(const Tensor& t) {
+    const std::uint16_t* data = t.data<std::uint16_t>();
+    return std::vector<int>(data, data + t.numel());
+}
+
 }  // namespace pgolf::test

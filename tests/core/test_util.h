@@ -50,6 +50,9 @@ Tensor repeat_kv_heads(const Tensor& kv, std::int64_t group);
 
 // A committed oracle fixture, tests/oracle/fixtures/<file> (JSON), parsed once per process.
 const nlohmann::json& test_oracle_fixture(const std::string& file);
+// The values of an i8 tensor, and the bit patterns of an f16 tensor, as ints (for comparisons with fixtures).
+std::vector<int> test_int8_values(const Tensor& t);
+std::vector<int> test_f16_bits(const Tensor& t);
 // A JSON array of numbers as floats.
 std::vector<float> test_json_floats(const nlohmann::json& values);
 

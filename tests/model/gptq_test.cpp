@@ -31,20 +31,6 @@ const json& oracle() { return test::test_oracle_fixture("quant_oracle.json"); }
 
 std::vector<float> floats_of(const json& values) { return test::test_json_floats(values); }
 
-std::vector<int> ints_of(const Tensor& t) {
-    std::vector<int> result;
-    const std::int8_t* data = t.data<std::int8_t>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) result.push_back(data[i]);
-    return result;
-}
-
-std::vector<int> bits_of(const Tensor& t) {
-    std::vector<int> result;
-    const std::uint16_t* data = t.data<std::uint16_t>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) result.push_back(data[i]);
-    return result;
-}
-
 const json& case_named(const std::string& name) {
     for (const json& c : oracle()["gptq"]) {
         if (c["name"] == name) return c;
@@ -176,12 +162,12 @@ TEST(Gptq, MatchesOracle) {
         EXPECT_EQ(q.qmin, -31);
         EXPECT_EQ(q.qmax, 31);
         // Scales depend on W only: bit-exact.
-        EXPECT_EQ(bits_of(q.scales), c["f64"]["scale_bits"].get<std::vector<int>>());
+        EXPECT_EQ(test::test_f16_bits(q.scales), c["f64"]["scale_bits"].get<std::vector<int>>());
         EXPECT_EQ(q.chosen_quantile, c["f64"]["chosen_quantile"].get<double>());
         // Against the float64 oracle the integers agree exactly: the arithmetic is the same and only the summation
         // order inside the Cholesky factorisations and GEMMs differs (~1e-16 relative), which moves a value across a
         // rounding boundary with negligible probability.
-        const std::vector<int> values = ints_of(q.values);
+        const std::vector<int> values = test::test_int8_values(q.values);
         EXPECT_EQ(values, c["f64"]["q"].get<std::vector<int>>());
         // Against the float32 run (the references' precision) rounding noise of ~1e-7·cond(H) may flip a value near
         // a .5 boundary and the error feedback can carry a flip a few columns on, so allow 1% of entries off by 1.

@@ -45,20 +45,6 @@ std::vector<float> floats_of(const json& values) {
 
 Tensor matrix_of(const json& c) { return Tensor::from_floats(floats_of(c["w"]), shape_of(c["shape"])); }
 
-std::vector<int> ints_of(const Tensor& t) {
-    std::vector<int> result;
-    const std::int8_t* data = t.data<std::int8_t>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) result.push_back(data[i]);
-    return result;
-}
-
-std::vector<int> bits_of(const Tensor& t) {
-    std::vector<int> result;
-    const std::uint16_t* data = t.data<std::uint16_t>();
-    for (std::int64_t i = 0; i < t.numel(); ++i) result.push_back(data[i]);
-    return result;
-}
-
 std::vector<int> json_ints(const json& values) { return values.get<std::vector<int>>(); }
 
 Tensor f16_scales(std::initializer_list<float> values) {
@@ -153,8 +139,8 @@ TEST(QuantizeBaseline, PerRowMatchesOracle) {
     EXPECT_EQ(q.qmin, -127);
     EXPECT_EQ(q.qmax, 127);
     EXPECT_EQ(q.shape, w.shape());
-    EXPECT_EQ(bits_of(q.scales), json_ints(c["scale_bits"]));
-    EXPECT_EQ(ints_of(q.values), json_ints(c["q"]));
+    EXPECT_EQ(test::test_f16_bits(q.scales), json_ints(c["scale_bits"]));
+    EXPECT_EQ(test::test_int8_values(q.values), json_ints(c["q"]));
     // The all-zero row (5) has clip 0, so its scale is the 1/127 floor.
     EXPECT_EQ(float_from_f16(q.scales.data<std::uint16_t>()[5]), float_from_f16(f16_from_float(1.0f / 127.0f)));
 }
@@ -168,8 +154,8 @@ TEST(QuantizeBaseline, HandComputed2x4) {
     const Tensor w =
         Tensor::from_floats(std::vector<float>{2.54f, -2.54f, 1.0f, 0.1f, 0.5f, -0.25f, 0.125f, 0.5f}, {2, 4});
     const QuantizedTensor q = quantize_int8_clip("blocks.0.mlp.fc.weight", w);
-    EXPECT_EQ(ints_of(q.values), (std::vector<int>{127, -127, 50, 5, 64, -32, 16, 64}));
-    EXPECT_EQ(bits_of(q.scales), (std::vector<int>{0x251F, 0x2008}));
+    EXPECT_EQ(test::test_int8_values(q.values), (std::vector<int>{127, -127, 50, 5, 64, -32, 16, 64}));
+    EXPECT_EQ(test::test_f16_bits(q.scales), (std::vector<int>{0x251F, 0x2008}));
     const Tensor back = quantized_dequantize(q);
     EXPECT_EQ(back.data<float>()[0], 127.0f * 0.0200042724609375f);
     EXPECT_EQ(back.data<float>()[4], 0.50390625f);  // 64 · 0.00787353515625
@@ -190,7 +176,7 @@ TEST(QuantizeBaseline, PerTensorMatchesOracle) {
         EXPECT_EQ(q.values.shape(), w.shape());
         EXPECT_EQ(q.scales.dtype(), DType::f32);
         EXPECT_EQ(q.scales.data<float>()[0], static_cast<float>(c["scale"].get<double>()));
-        EXPECT_EQ(ints_of(q.values), json_ints(c["q"]));
+        EXPECT_EQ(test::test_int8_values(q.values), json_ints(c["q"]));
         ++cases;
     }
     EXPECT_EQ(cases, 3);
@@ -202,7 +188,7 @@ TEST(QuantizeBaseline, DispatchesOnRankAndZeroTensorScaleIsOne) {
     const QuantizedTensor q = quantize_int8_clip("v", vector);
     EXPECT_EQ(q.encoding, QuantEncoding::per_tensor);
     EXPECT_EQ(q.scales.data<float>()[0], 1.0f);  // clip 0: the reference's scale of 1
-    EXPECT_EQ(ints_of(q.values), std::vector<int>(7, 0));
+    EXPECT_EQ(test::test_int8_values(q.values), std::vector<int>(7, 0));
 }
 
 // ---- S1, S2/S4, S3
@@ -218,8 +204,8 @@ TEST(QuantizeRowSearch, MatchesOracle) {
         EXPECT_EQ(q.method, "row_search");
         EXPECT_EQ(q.qmin, qmin);
         EXPECT_EQ(q.qmax, qmax);
-        EXPECT_EQ(bits_of(q.scales), json_ints(c["scale_bits"]));
-        EXPECT_EQ(ints_of(q.values), json_ints(c["q"]));
+        EXPECT_EQ(test::test_f16_bits(q.scales), json_ints(c["scale_bits"]));
+        EXPECT_EQ(test::test_int8_values(q.values), json_ints(c["q"]));
         // The stored scale is the one of the quantile the oracle chose for that row.
         const std::vector<int> chosen = json_ints(c["chosen_index"]);
         for (std::int64_t r = 0; r < w.size(0); ++r) {
@@ -240,8 +226,8 @@ TEST(QuantizeTensorSearch, MatchesOracle) {
         const QuantizedTensor q = quantize_tensor_search("blocks.1.mlp.proj.weight", w);
         EXPECT_EQ(q.method, "tensor_search");
         EXPECT_EQ(q.chosen_quantile, c["chosen_quantile"].get<double>());
-        EXPECT_EQ(bits_of(q.scales), json_ints(c["scale_bits"]));
-        EXPECT_EQ(ints_of(q.values), json_ints(c["q"]));
+        EXPECT_EQ(test::test_f16_bits(q.scales), json_ints(c["scale_bits"]));
+        EXPECT_EQ(test::test_int8_values(q.values), json_ints(c["q"]));
         EXPECT_EQ(q.qmin, -31);
         EXPECT_EQ(q.qmax, 31);
     }
@@ -252,12 +238,12 @@ TEST(QuantizeSdclip, MatchesOracle) {
         const Tensor w = matrix_of(c);
         const QuantizedTensor q = quantize_sdclip_rows("tok_emb.weight", w, c["k"].get<double>());
         EXPECT_EQ(q.method, "sdclip");
-        EXPECT_EQ(bits_of(q.scales), json_ints(c["scale_bits"]));
-        EXPECT_EQ(ints_of(q.values), json_ints(c["q"]));
+        EXPECT_EQ(test::test_f16_bits(q.scales), json_ints(c["scale_bits"]));
+        EXPECT_EQ(test::test_int8_values(q.values), json_ints(c["q"]));
     }
     // With k = 2.5 some entries lie beyond the clip and land on ±31.
     const QuantizedTensor tight = quantize_sdclip_rows("x", matrix_of(oracle()["sdclip"][1]), 2.5);
-    const std::vector<int> values = ints_of(tight.values);
+    const std::vector<int> values = test::test_int8_values(tight.values);
     EXPECT_TRUE(std::any_of(values.begin(), values.end(), [](int v) { return v == 31 || v == -31; }));
 }
 
@@ -265,10 +251,10 @@ TEST(QuantizeRoundToNearest, RoundsHalfToEvenAndClamps) {
     // s = 0.5 is exact in fp16: w/s = 2.5, 1.5, −2.5, 5, 40 → 2, 2, −2, 5, 31 (half to even, then the clamp).
     const Tensor w = Tensor::from_floats(std::vector<float>{1.25f, 0.75f, -1.25f, 2.5f, 20.0f}, {1, 5});
     const Tensor q = quantize_round_to_nearest(w, f16_scales({0.5f}), -31, 31);
-    EXPECT_EQ(ints_of(q), (std::vector<int>{2, 2, -2, 5, 31}));
+    EXPECT_EQ(test::test_int8_values(q), (std::vector<int>{2, 2, -2, 5, 31}));
     const Tensor full =
         quantize_round_to_nearest(Tensor::from_floats(std::vector<float>{-40.0f}, {1, 1}), f16_scales({1.0f}), -32, 31);
-    EXPECT_EQ(ints_of(full), std::vector<int>{-32});
+    EXPECT_EQ(test::test_int8_values(full), std::vector<int>{-32});
 }
 
 // ---- dequantize
@@ -521,7 +507,7 @@ TEST(QuantizePrune, ExactPrefixWithAMonotoneSize) {
         std::int64_t n = 0;
         for (const QuantizedTensor& q : t) {
             if (q.qmax != 31) continue;
-            for (const int v : ints_of(q.values)) n += v != 0;
+            for (const int v : test::test_int8_values(q.values)) n += v != 0;
         }
         return n;
     };
