@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "cli/audit_commands.h"
 #include "cli/data_commands.h"
 #include "cli/export_commands.h"
 #include "cli/model_commands.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     pgolf::data_commands_register(app);
     pgolf::model_commands_register(app);
     pgolf::export_commands_register(app);
+    pgolf::audit_commands_register(app);
     try {
         app.parse(argc, argv);
         if (version) {

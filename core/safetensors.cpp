@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json_util.h"
 #include "core/file_util.h"
 
 namespace pgolf {
@@ -35,42 +36,18 @@ constexpr DTypeName dtype_names[] = {
 };
 
 // Names come from the file and may hold any character; JSON quoting keeps every error message on one line.
-std::string quoted(const std::string& text) {
-    return OrderedJson(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string quoted(const std::string& text) { return json_quote(text); }
 
 [[noreturn]] void fail(const std::string& path, const std::string& problem) {
     throw Error(path + ": safetensors: " + problem);
 }
 
-// nlohmann keeps the last of duplicate keys silently; a checkpoint with two entries of one name is ambiguous, so the
-// parse callback tracks the keys of every open object and rejects the repeat.
+// Two entries of one name in a checkpoint are ambiguous: the parse refuses repeated keys.
 OrderedJson parse_header(const std::string& path, const std::string& text) {
-    std::vector<std::set<std::string>> open_objects;
-    auto callback = [&](int /*depth*/, OrderedJson::parse_event_t event, OrderedJson& parsed) {
-        switch (event) {
-            case OrderedJson::parse_event_t::object_start:
-                open_objects.emplace_back();
-                break;
-            case OrderedJson::parse_event_t::object_end:
-                if (!open_objects.empty()) open_objects.pop_back();
-                break;
-            case OrderedJson::parse_event_t::key: {
-                const auto& key = parsed.get_ref<const std::string&>();
-                if (!open_objects.empty() && !open_objects.back().insert(key).second) {
-                    fail(path, "duplicate key " + quoted(key) + " in header");
-                }
-                break;
-            }
-            default:
-                break;
-        }
-        return true;
-    };
     try {
-        return OrderedJson::parse(text, callback);
-    } catch (const nlohmann::json::exception& error) {
-        fail(path, std::string("invalid JSON header: ") + error.what());
+        return json_parse_unique_keys(text, "header");
+    } catch (const Error& error) {
+        fail(path, error.what());
     }
 }
 

@@ -4,8 +4,13 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/events.h"
 
 namespace pgolf {
+
+void token_stream_report_read(const std::string& path, std::int64_t begin, std::int64_t end) {
+    if (events_active()) events_emit(event_names::data_read, {{"path", path}, {"begin", begin}, {"end", end}});
+}
 
 TrainTokenStream::TrainTokenStream(std::vector<std::string> shard_paths, TokenReadObserver observer)
     : shard_paths_(std::move(shard_paths)), observer_(std::move(observer)) {
@@ -40,6 +45,7 @@ std::vector<std::uint16_t> TrainTokenStream::take(std::int64_t n) {
         const auto tokens = shard_->tokens().subspan(static_cast<std::size_t>(position_), static_cast<std::size_t>(k));
         out.insert(out.end(), tokens.begin(), tokens.end());
         if (observer_) observer_(TokenRead{shard_->path(), position_, position_ + k});
+        token_stream_report_read(shard_->path(), position_, position_ + k);
         position_ += k;
         remaining -= k;
     }
@@ -91,6 +97,7 @@ std::vector<std::uint16_t> validation_tokens_load(const std::vector<std::string>
     for (const std::string& path : shard_paths) {
         const ShardFile shard = ShardFile::open(path);
         const auto payload = shard.tokens();
+        token_stream_report_read(path, 0, shard.token_count());
         tokens.insert(tokens.end(), payload.begin(), payload.end());
     }
     const std::int64_t usable = validation_scored_targets(static_cast<std::int64_t>(tokens.size()), seq_len);

@@ -21,6 +21,10 @@ struct TokenRead {
 };
 using TokenReadObserver = std::function<void(const TokenRead&)>;
 
+// Reports a read of tokens [begin, end) of the shard at path to the event sink (core/events.h). Every reader of shard
+// tokens calls it, so a supervised run sees every training and validation read.
+void token_stream_report_read(const std::string& path, std::int64_t begin, std::int64_t end);
+
 // Sorted shards read front to back, wrapping from the last to the first. Shards are opened one at a time (mmap).
 class TrainTokenStream {
 public:

@@ -15,6 +15,7 @@
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 
 namespace pgolf {
 
@@ -60,9 +61,7 @@ const char* dtype_text(DType dtype) {
 }
 
 // Names come from the file and may hold any character; JSON quoting keeps them readable and on one line.
-std::string quoted(const std::string& text) {
-    return OrderedJson(text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
+std::string quoted(const std::string& text) { return json_quote(text); }
 
 // Shortest text that reads back as the same double ("0.9995", "2", "nan").
 std::string number_string(double value) {
@@ -340,34 +339,12 @@ OrderedJson record_json(const Record& record) {
     return json;
 }
 
-// nlohmann keeps the last of duplicate keys silently; a header with two "offset"s is ambiguous, so the parse
-// callback tracks the keys of every open object and rejects the repeat.
+// A header with two "offset"s is ambiguous: the parse refuses repeated keys.
 OrderedJson parse_header(const Reporter& reporter, std::string_view text) {
-    std::vector<std::set<std::string>> open_objects;
-    auto callback = [&](int /*depth*/, OrderedJson::parse_event_t event, OrderedJson& parsed) {
-        switch (event) {
-            case OrderedJson::parse_event_t::object_start:
-                open_objects.emplace_back();
-                break;
-            case OrderedJson::parse_event_t::object_end:
-                if (!open_objects.empty()) open_objects.pop_back();
-                break;
-            case OrderedJson::parse_event_t::key: {
-                const auto& key = parsed.get_ref<const std::string&>();
-                if (!open_objects.empty() && !open_objects.back().insert(key).second) {
-                    reporter.fail("duplicate key " + quoted(key) + " in the header");
-                }
-                break;
-            }
-            default:
-                break;
-        }
-        return true;
-    };
     try {
-        return OrderedJson::parse(text, callback);
-    } catch (const nlohmann::json::exception& error) {
-        reporter.fail(std::string("invalid JSON header: ") + error.what());
+        return json_parse_unique_keys(text, "header");
+    } catch (const Error& error) {
+        reporter.fail(error.what());
     }
 }
 

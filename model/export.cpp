@@ -15,6 +15,7 @@
 #include "core/digest.h"
 #include "core/engine_sources.h"
 #include "core/error.h"
+#include "core/events.h"
 #include "core/file_util.h"
 #include "core/progress.h"
 #include "core/shard.h"
@@ -160,6 +161,7 @@ std::map<std::string, Tensor> export_calibration_hessians(const ExportScheme& sc
                                                           static_cast<std::uint64_t>(shard.token_count() - seq_len));
             std::vector<std::int64_t> x(static_cast<std::size_t>(seq_len)), y(static_cast<std::size_t>(seq_len));
             const std::span<const std::uint16_t> tokens = shard.tokens();
+            token_stream_report_read(path, offset, offset + seq_len + 1);
             for (std::int64_t t = 0; t < seq_len; ++t) {
                 x[static_cast<std::size_t>(t)] = tokens[static_cast<std::size_t>(offset + t)];
                 y[static_cast<std::size_t>(t)] = tokens[static_cast<std::size_t>(offset + t + 1)];
@@ -279,6 +281,7 @@ ExportResult export_run(const ExportOptions& options) {
     // scored: the gate refuses it in enforce mode before any update and records it in observe mode.
     const std::int64_t prequant_epochs = config_int_or(config, "PREQUANT_TTT_EPOCHS", 0);
     if (prequant_epochs > 0) {
+        events_emit(event_names::stage, {{"stage", "prequant_ttt"}, {"epochs", prequant_epochs}});
         const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
         ValidationGate gate(
             validation_tokens_load(shard_glob(options.data_directory + "/fineweb_val_*.bin"), seq_len),
@@ -303,6 +306,7 @@ ExportResult export_run(const ExportOptions& options) {
     // Calibration (GPTQ schemes) reads training data, never validation data.
     std::map<std::string, Tensor> hessians;
     if (scheme.calibration != CalibrationSource::none) {
+        events_emit(event_names::stage, {{"stage", "calibrate"}, {"scheme", scheme.name}});
         const Stopwatch stopwatch;
         hessians = export_calibration_hessians(scheme, config, model, options.data_directory, options.trained_steps,
                                                settings.small_limit, settings.gptq_damp, log);
@@ -310,6 +314,7 @@ ExportResult export_run(const ExportOptions& options) {
                         stopwatch.elapsed_ms()));
     }
 
+    events_emit(event_names::stage, {{"stage", "serialize"}, {"scheme", scheme.name}, {"codec", codec.name()}});
     const NamedTensors weights = model.named_tensors();
     Artifact artifact;
     artifact.scheme = scheme.name;
@@ -384,6 +389,7 @@ ExportResult export_run(const ExportOptions& options) {
                     static_cast<long long>(result.margin_bytes), result.margin_bytes >= 0 ? "under" : "OVER"));
 
     if (options.evaluate) {
+        events_emit(event_names::stage, {{"stage", "evaluate"}});
         // Both scores go through the validation gate with plain windows, as the reference's eval_val.
         ArtifactEvalOptions plain;
         plain.mode = EvalMode::plain;
@@ -453,6 +459,13 @@ EvalMode eval_mode_parse(const std::string& name) {
     if (name == "sliding") return EvalMode::sliding;
     if (name == "ttt") return EvalMode::ttt;
     throw Error("unknown evaluation mode '" + name + "' (known: plain, sliding, ttt)");
+}
+
+std::string export_artifact_label(const Artifact& artifact) {
+    const auto format = artifact.metadata.find("format_label");
+    if (format == artifact.metadata.end()) return "artifact";
+    if (format->second == "int8+zlib") return "int8_zlib";
+    return format->second.substr(0, format->second.find('+'));
 }
 
 Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config) {
@@ -582,15 +595,8 @@ ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, co
                         artifact_path.c_str(), file.artifact.scheme.c_str(), codec_kind_name(file.codec).c_str(),
                         static_cast<long long>(file.file_bytes), file.artifact.tensors.size(), deserialize_ms));
     }
-    // The reference's labels: int8_zlib for the baseline's export, the bit width for the int6 schemes.
-    const auto format = file.artifact.metadata.find("format_label");
-    std::string label = "artifact";
-    if (format != file.artifact.metadata.end()) {
-        label = format->second.substr(0, format->second.find('+'));
-        if (label == "int8" && format->second == "int8+zlib") label = "int8_zlib";
-    }
-    ArtifactEvaluation evaluation =
-        export_evaluate_model(model, config, data_directory, tokenizer_path, options, label, {}, log);
+    ArtifactEvaluation evaluation = export_evaluate_model(model, config, data_directory, tokenizer_path, options,
+                                                          export_artifact_label(file.artifact), {}, log);
     evaluation.deserialize_ms = deserialize_ms;
     if (log) {
         // The CPU engine compiles nothing and captures no graph, so there is no warm-up; no diagnostic evaluation runs.

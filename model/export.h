@@ -125,6 +125,10 @@ struct ArtifactEvaluation {
     double eval_ms = 0.0;
 };
 
+// The label of the reference's final lines for an artifact: int8_zlib for the baseline's export, else the bit width
+// ("int6"), from the format label in its metadata; "artifact" when it has none.
+std::string export_artifact_label(const Artifact& artifact);
+
 // The model an artifact restores, built from config.
 Gpt export_load_artifact_model(const ArtifactFile& file, const Config& config);
 

@@ -9,6 +9,7 @@
 
 #include "core/clock.h"
 #include "core/error.h"
+#include "core/events.h"
 #include "core/profile.h"
 #include "core/progress.h"
 #include "core/safetensors.h"
@@ -157,8 +158,8 @@ NamedTensors trainer_named_weights(const Gpt& model) {
 TrainResult trainer_run(const TrainOptions& options) {
     const Config& config = options.config;
     std::ofstream log_file;
-    if (!options.output_directory.empty()) {
-        std::filesystem::create_directories(options.output_directory);
+    if (!options.output_directory.empty()) std::filesystem::create_directories(options.output_directory);
+    if (!options.output_directory.empty() && options.write_log) {
         log_file.open(options.output_directory + "/train.log", std::ios::trunc);
         if (!log_file) throw Error(options.output_directory + "/train.log: cannot create");
     }
@@ -185,6 +186,7 @@ TrainResult trainer_run(const TrainOptions& options) {
         throw Error("train: GRAD_ACCUM_STEPS must be positive and ITERATIONS, WARMUP_STEPS non-negative");
     }
 
+    events_emit(event_names::stage, {{"stage", "build"}});
     const ValidationData validation = validation_data_load(config, options.data_directory, options.tokenizer_path);
     const std::string train_pattern = options.data_directory + "/fineweb_train_*.bin";
     const std::vector<std::string> train_files = shard_glob(train_pattern);
@@ -253,6 +255,7 @@ TrainResult trainer_run(const TrainOptions& options) {
     // Warmup-then-restore: the reference primes its compiled graph with real steps, then restores the initial
     // weights and optimizer state and restarts the data stream. Kept so the token stream and states match it exactly.
     if (warmup_steps > 0) {
+        events_emit(event_names::stage, {{"stage", "warmup"}, {"steps", warmup_steps}});
         std::vector<Tensor> initial_weights;
         for (const Parameter& parameter : model.parameters()) initial_weights.push_back(parameter.var.value().clone());
         std::vector<NamedTensors> initial_states;
@@ -275,7 +278,13 @@ TrainResult trainer_run(const TrainOptions& options) {
     DistributedTokenLoader loader(train_files, 0, 1);
 
     // Validation over the whole split can take minutes on the CPU: shown on a terminal (silent in logs and CI).
-    auto validate = [&]() { return evaluate_validation(model, validation, "validate"); };
+    // A supervisor excludes the pauses from the training budget, as the reference's timer does.
+    auto validate = [&](std::int64_t at_step) {
+        events_emit(event_names::validation_begin, {{"step", at_step}});
+        const ValidationResult val = evaluate_validation(model, validation, "validate");
+        events_emit(event_names::validation_end, {{"val_loss", val.val_loss}, {"val_bpb", val.val_bpb}});
+        return val;
+    };
 
     const Deadline deadline(max_wallclock_ms);
     // The reference uses the wallclock warmdown whenever a cap is set, the iteration form otherwise; S3 warms down
@@ -309,7 +318,10 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     bool late_qat_on = false;
 
+    events_emit(event_names::stage, {{"stage", "train"}, {"iterations", iterations}});
     Stopwatch stopwatch;
+    const Deadline budget(options.budget_ms);
+    double last_step_ms = 0.0, max_step_ms = 0.0;
     TrainResult result;
     result.parameters = model.parameter_count();
     std::int64_t step = 0;
@@ -319,7 +331,7 @@ TrainResult trainer_run(const TrainOptions& options) {
         if (options.validate && (last_step || (val_loss_every > 0 && step % val_loss_every == 0))) {
             stopwatch.pause();
             const double train_time_ms = stopwatch.elapsed_ms();
-            const ValidationResult val = validate();
+            const ValidationResult val = validate(step);
             log(text_format("step:%lld/%lld val_loss:%.4f val_bpb:%.4f train_time:%.0fms step_avg:%.2fms",
                             static_cast<long long>(step), static_cast<long long>(iterations), val.val_loss, val.val_bpb,
                             train_time_ms, train_time_ms / static_cast<double>(std::max<std::int64_t>(step, 1))));
@@ -329,13 +341,14 @@ TrainResult trainer_run(const TrainOptions& options) {
         }
         if (last_step) {
             if (stop_after_step >= 0 && step < iterations) {
-                result.stopped_early = true;
-                log(text_format("stopping_early: wallclock_cap train_time:%.0fms step:%lld/%lld",
-                                stopwatch.elapsed_ms(), static_cast<long long>(step),
-                                static_cast<long long>(iterations)));
+                result.stopped_early = !result.stopped_by_budget;
+                log(text_format("stopping_early: %s train_time:%.0fms step:%lld/%lld",
+                                result.stopped_by_budget ? "train_budget" : "wallclock_cap", stopwatch.elapsed_ms(),
+                                static_cast<long long>(step), static_cast<long long>(iterations)));
             }
             break;
         }
+        const double step_start_ms = stopwatch.elapsed_ms();
         const double elapsed_ms = stopwatch.elapsed_ms();
         const double lr_scale = schedule_lr_mul(lr_schedule, step, elapsed_ms);
         const double muon_momentum =
@@ -355,6 +368,8 @@ TrainResult trainer_run(const TrainOptions& options) {
         if (options.progress) options.progress(step, iterations);
 
         const double approx_ms = stopwatch.elapsed_ms();
+        last_step_ms = approx_ms - step_start_ms;
+        max_step_ms = std::max(max_step_ms, last_step_ms);
         const bool log_now = train_log_every > 0 && (step <= 10 || step % train_log_every == 0 || stop_after_step >= 0);
         if (log_now) {
             log(text_format("step:%lld/%lld train_loss:%.4f train_time:%.0fms step_avg:%.2fms",
@@ -362,10 +377,21 @@ TrainResult trainer_run(const TrainOptions& options) {
                             approx_ms / static_cast<double>(step)));
         }
         if (stop_after_step < 0 && deadline.expired(approx_ms)) stop_after_step = step;
+        if (stop_after_step < 0 && budget.expired(approx_ms)) {
+            stop_after_step = step;
+            result.stopped_by_budget = true;
+        }
     }
 
     result.steps = step;
     result.train_time_ms = stopwatch.elapsed_ms();
+    events_emit(event_names::train_end, {{"steps", step},
+                                         {"iterations", iterations},
+                                         {"train_time_ms", result.train_time_ms},
+                                         {"last_step_ms", last_step_ms},
+                                         {"max_step_ms", max_step_ms},
+                                         {"stopped_early", result.stopped_early},
+                                         {"stopped_by_budget", result.stopped_by_budget}});
     if (step > 0 && result.train_time_ms > 0) {
         result.tokens_per_second = static_cast<double>(step * batch_tokens) / (result.train_time_ms / 1000.0);
         result.model_gflops_per_second = result.tokens_per_second * flops_per_token / 1e9;
@@ -388,7 +414,7 @@ TrainResult trainer_run(const TrainOptions& options) {
         log(text_format("ema:applied decay:%g", ema_decay));
     }
     if (!averaged.empty() && options.validate) {
-        const ValidationResult val = validate();
+        const ValidationResult val = validate(step);
         log(text_format("final_%s val_loss:%.4f val_bpb:%.4f", averaged.c_str(), val.val_loss, val.val_bpb));
         result.final_val_loss = val.val_loss;
         result.final_val_bpb = val.val_bpb;

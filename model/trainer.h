@@ -1,6 +1,7 @@
 // The training loop of the reference train_gpt.py on the CPU engine: warmup-then-restore, gradient accumulation over
 // micro-batches, Muon + Adam groups with the wallclock or iteration warmdown, periodic and final validation over the
-// whole val split, a Deadline on training time (validation excluded), log lines in the reference's shapes.
+// whole val split, a Deadline on training time (validation excluded), log lines in the reference's shapes. Stages,
+// validation pauses and the loop's end go to the event sink (core/events.h) for a supervisor.
 #pragma once
 
 #include <cstdint>
@@ -22,11 +23,17 @@ struct TrainOptions {
     std::function<void(std::int64_t, std::int64_t)> progress;
     // false: no validation at all (benchmarks time the training steps only).
     bool validate = true;
+    // false: train.log is not written (a supervisor that keeps one log of the whole run writes the lines itself).
+    bool write_log = true;
+    // > 0: a supervisor's training budget. The loop stops at the first step boundary where the training time
+    // (validation excluded) reaches it, like MAX_WALLCLOCK_SECONDS but without changing the lr schedule.
+    double budget_ms = 0.0;
 };
 
 struct TrainResult {
     std::int64_t steps = 0;
     bool stopped_early = false;  // the Deadline (MAX_WALLCLOCK_SECONDS) ended training before ITERATIONS
+    bool stopped_by_budget = false;  // TrainOptions::budget_ms ended it
     double train_time_ms = 0.0;  // validation excluded, as in the reference
     double final_val_loss = 0.0;
     double final_val_bpb = 0.0;

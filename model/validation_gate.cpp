@@ -6,11 +6,16 @@
 #include <limits>
 #include <numbers>
 
+#include "core/digest.h"
 #include "core/error.h"
+#include "core/events.h"
 
 namespace pgolf {
 
 namespace {
+
+// Names each gate of the process in the event sink's records.
+std::int64_t next_gate_id = 1;
 
 std::string gate_range(std::int64_t begin, std::int64_t end) {
     return "[" + std::to_string(begin) + ", " + std::to_string(end) + ")";
@@ -52,6 +57,17 @@ ValidationGate::ValidationGate(std::vector<std::uint16_t> tokens, const Tokenize
     if (tokens_.size() < 2) throw Error("validation gate: the validation stream needs at least two tokens");
     nll_.assign(tokens_.size(), std::numeric_limits<float>::quiet_NaN());
     done_.assign(tokens_.size(), 0);
+    id_ = next_gate_id++;
+    if (events_active()) {
+        // The stream's digest ties the gate to the validation shards the run hashed.
+        const std::span<const std::uint8_t> bytes(reinterpret_cast<const std::uint8_t*>(tokens_.data()),
+                                                  tokens_.size() * sizeof(std::uint16_t));
+        events_emit(event_names::gate_open, {{"gate", id_},
+                                             {"tokens", token_count()},
+                                             {"targets", target_count()},
+                                             {"mode", gate_mode_name(mode_)},
+                                             {"tokens_sha256", digest_sha256_hex(bytes)}});
+    }
 }
 
 void ValidationGate::check_range(std::int64_t begin, std::int64_t end, std::int64_t low, std::int64_t high,
@@ -64,6 +80,22 @@ void ValidationGate::check_range(std::int64_t begin, std::int64_t end, std::int6
 
 void ValidationGate::emit(const GateEvent& event) const {
     if (sink_) sink_(event);
+    if (events_active()) {
+        nlohmann::json payload = {{"gate", id_},
+                                  {"kind", gate_event_kind_name(event.kind)},
+                                  {"begin", event.begin},
+                                  {"end", event.end}};
+        if (!event.weights_digest.empty()) payload["weights"] = event.weights_digest;
+        if (event.kind == GateEventKind::commit) {
+            payload["nll_sum"] = event.nll_sum;
+            payload["bytes"] = event.bytes;
+        }
+        if (event.kind == GateEventKind::violation) {
+            payload["rule"] = event.rule;
+            payload["message"] = event.message;
+        }
+        events_emit(event_names::gate, payload);
+    }
 }
 
 void ValidationGate::violate(const std::string& rule, const std::string& message, std::int64_t begin,

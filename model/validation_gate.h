@@ -2,7 +2,8 @@
 // window hands out its tokens; committing the NLLs of a range of targets marks them scored, each at most once;
 // adaptation may read only tokens whose targets are already committed. In enforce mode a violation throws a one-line
 // error naming the range; in observe mode it proceeds and is recorded, so a non-compliant record can be reproduced and
-// flagged. Every score, commit, adapt and violation goes to the event sink with its token range.
+// flagged. Every score, commit, adapt and violation goes to the gate's sink and to the engine's event sink
+// (core/events.h) with its token range.
 #pragma once
 
 #include <cstdint>
@@ -68,6 +69,8 @@ public:
                    GateEventSink sink = {});
 
     GateMode mode() const { return mode_; }
+    // Numbers the process's gates in order of creation; events in the sink (core/events.h) carry it.
+    std::int64_t id() const { return id_; }
     std::int64_t token_count() const { return static_cast<std::int64_t>(tokens_.size()); }
     std::int64_t target_count() const { return token_count() - 1; }
 
@@ -97,6 +100,7 @@ private:
     TokenizerByteTables tables_;
     GateMode mode_;
     GateEventSink sink_;
+    std::int64_t id_ = 0;
     std::vector<float> nll_;          // per position
     std::vector<std::uint8_t> done_;  // per position: committed
     // Committed targets form a prefix in every legal evaluation; the frontier makes adapt checks O(range) at worst.

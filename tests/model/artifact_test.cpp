@@ -502,7 +502,7 @@ TEST(ArtifactTest, HeaderFieldErrors) {
     Parts parts = split(artifact_encode(full_artifact()));
     const std::string key = "\"scheme\":\"int6_gptq_sdclip\"";
     parts.header.replace(parts.header.find(key), key.size(), key + "," + key);
-    expect_error(decode_error(seal(parts)), "duplicate key \"scheme\" in the header");
+    expect_error(decode_error(seal(parts)), "duplicate key \"scheme\" in header");
 }
 
 TEST(ArtifactTest, EncodingRuleErrors) {
