@@ -95,7 +95,8 @@ LedgerReading ledger_read(const std::string& path) {
         LedgerEntry entry;
         entry.line = index + 1;
         auto problem = [&](const std::string& message) {
-            reading.problems.push_back(LedgerProblem{entry.line, "line " + std::to_string(entry.line) + ": " + message});
+            reading.problems.push_back(
+                LedgerProblem{entry.line, "line " + std::to_string(entry.line) + ": " + message});
         };
         try {
             const nlohmann::ordered_json json = json_parse_unique_keys(text, "ledger line");
@@ -118,10 +119,10 @@ LedgerReading ledger_read(const std::string& path) {
                             " (a line was deleted, inserted or moved)");
                 }
                 if (json["prev"].get<std::string>() != previous_hash) {
-                    problem(index == 0 ? std::string("the first line does not start the chain (edited)")
-                                       : "its previous-line hash does not match line " + std::to_string(index) +
-                                             " (line " + std::to_string(index) +
-                                             " was edited, or lines were deleted or moved)");
+                    problem(index == 0
+                                ? std::string("the first line does not start the chain (edited)")
+                                : "its previous-line hash does not match line " + std::to_string(index) + " (line " +
+                                      std::to_string(index) + " was edited, or lines were deleted or moved)");
                 }
             }
         } catch (const Error& error) {
@@ -149,10 +150,10 @@ LedgerReading ledger_read(const std::string& path) {
         const auto count = static_cast<std::int64_t>(reading.entries.size());
         const LedgerHead& head = *reading.head;
         if (head.lines > count) {
-            reading.problems.push_back(LedgerProblem{
-                count + 1, "line " + std::to_string(count + 1) + ": missing: the head anchors " +
-                               std::to_string(head.lines) + " lines but the ledger has " + std::to_string(count) +
-                               " (lines were deleted)"});
+            reading.problems.push_back(
+                LedgerProblem{count + 1, "line " + std::to_string(count + 1) + ": missing: the head anchors " +
+                                             std::to_string(head.lines) + " lines but the ledger has " +
+                                             std::to_string(count) + " (lines were deleted)"});
         } else if (head.lines > 0) {
             // Re-hash the anchored line from the file's bytes.
             std::size_t line_start = 0;
@@ -164,9 +165,9 @@ LedgerReading ledger_read(const std::string& path) {
             while (bytes[line_end] != '\n') ++line_end;
             const std::string text(reinterpret_cast<const char*>(bytes.data()) + line_start, line_end - line_start);
             if (digest_sha256_hex(std::string_view(text)) != head.last_line_sha256) {
-                reading.problems.push_back(LedgerProblem{
-                    head.lines, "line " + std::to_string(head.lines) +
-                                    ": does not match the hash the head anchored (the line was edited)"});
+                reading.problems.push_back(
+                    LedgerProblem{head.lines, "line " + std::to_string(head.lines) +
+                                                  ": does not match the hash the head anchored (the line was edited)"});
             }
             reading.unanchored_lines = count - head.lines;
         } else {

@@ -22,16 +22,16 @@ struct RunOptions {
     std::string scale;
     std::string data_directory;
     std::string tokenizer_path;
-    std::string output_directory;  // must not hold a ledger yet
+    std::string output_directory;   // must not hold a ledger yet
     double train_budget_s = 600.0;  // training loop + every training-data read
     double eval_budget_s = 600.0;   // timed evaluation
     std::int64_t cap_bytes = 16'000'000;
     GateMode gate = GateMode::enforce;
-    std::string scheme;  // empty: the config's EXPORT_SCHEME
-    std::string codec;   // empty: the config's EXPORT_CODEC
-    std::vector<std::string> overrides;  // the --set assignments, recorded (already applied to config)
-    std::function<void(const std::string&)> log;                   // every log line (also written to train.log)
-    std::function<void(std::int64_t, std::int64_t)> progress;      // training steps, terminal only
+    std::string scheme;                           // empty: the config's EXPORT_SCHEME
+    std::string codec;                            // empty: the config's EXPORT_CODEC
+    std::vector<std::string> overrides;           // the --set assignments, recorded (already applied to config)
+    std::function<void(const std::string&)> log;  // every log line (also written to train.log)
+    std::function<void(std::int64_t, std::int64_t)> progress;  // training steps, terminal only
 };
 
 struct RunSummary {

@@ -2,6 +2,7 @@
 #include "audit/verifier.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 #include "core/text_format.h"
 #include "model/config.h"
 
@@ -75,13 +77,18 @@ std::string json_string(const Json& payload, const char* key) {
     return payload.contains(key) && payload[key].is_string() ? payload[key].get<std::string>() : "";
 }
 
-bool phase_before_evaluation(const std::string& phase) {
-    return phase != "evaluate";
+// A finite decimal number, the whole text.
+bool verifier_parse_number(const std::string& text, double& value) {
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), value);
+    return parsed.ec == std::errc() && parsed.ptr == text.data() + text.size() && std::isfinite(value);
 }
+
+bool phase_before_evaluation(const std::string& phase) { return phase != "evaluate"; }
 
 class Verifier {
 public:
-    Verifier(std::string directory, const AuditOptions& options) : directory_(std::move(directory)), options_(options) {}
+    Verifier(std::string directory, const AuditOptions& options)
+        : directory_(std::move(directory)), options_(options) {}
 
     AuditReport run() {
         report_.run_directory = directory_;
@@ -174,6 +181,7 @@ private:
             }
         } else if (event == "train_end") {
             check_training_loop(entry);
+            loop_ended_ = true;
         } else if (event == "data_read") {
             check_read(entry);
         } else if (event == "gate_open") {
@@ -212,7 +220,8 @@ private:
         try {
             const Config config(nlohmann::json(entry.payload.at("config")));
             if (config.digest() != json_string(entry.payload, "digest")) {
-                add("V6", FindingSeverity::fail, "the recorded config does not hash to its recorded digest", entry.line);
+                add("V6", FindingSeverity::fail, "the recorded config does not hash to its recorded digest",
+                    entry.line);
             }
         } catch (const std::exception& error) {
             add("V6", FindingSeverity::fail, std::string("the recorded config cannot be read: ") + error.what(),
@@ -240,6 +249,12 @@ private:
                 text_format("training loop ran %.0f ms, over the %.0f ms budget plus one step (%.0f ms)", loop_ms,
                             train_budget_ms_, tolerance),
                 entry.line, evidence);
+        } else if (loop_ms > train_budget_ms_) {
+            add("T2", FindingSeverity::info,
+                text_format("training loop %.0f ms: past the %.0f ms budget by less than one step (%.0f ms), as a loop "
+                            "that stops at the first step boundary past its cap does (%lld steps)",
+                            loop_ms, train_budget_ms_, tolerance, static_cast<long long>(steps)),
+                entry.line, evidence);
         } else {
             add("T2", FindingSeverity::info,
                 text_format("training loop %.0f ms of the %.0f ms budget (validation excluded; %lld steps)", loop_ms,
@@ -252,14 +267,16 @@ private:
         const Json& p = entry.payload;
         const std::string split = json_string(p, "split");
         const std::string& phase = entry.phase;
-        const std::string what = json_string(p, "shard") + " tokens " + range_text(json_int(p, "begin"), json_int(p, "end"));
+        const std::string what =
+            json_string(p, "shard") + " tokens " + range_text(json_int(p, "begin"), json_int(p, "end"));
         if (split == "train") {
             const double clock = train_clock(json_double(p, "t_last_ms", entry.t_ms));
             if (phase == "evaluate") {
                 add("D2", FindingSeverity::fail, "training data read during evaluation: " + what, entry.line);
             } else if (train_start_ && phase != "warmup" && phase != "build" && phase != "setup") {
                 last_train_read_clock_ = std::max(last_train_read_clock_, clock);
-                if (clock > train_budget_ms_ && !has_fail("T4")) {
+                // Reads inside the loop are T2's (the last step may read past the budget); after it, T4's.
+                if (loop_ended_ && clock > train_budget_ms_ && !has_fail("T4")) {
                     add("T4", FindingSeverity::fail,
                         text_format("training data read at %.0f ms of training time, after the %.0f ms budget "
                                     "(phase %s): %s",
@@ -269,14 +286,15 @@ private:
             }
         } else if (split == "val") {
             if ((phase == "warmup" || phase == "train") && !in_validation_) {
-                add("D1", FindingSeverity::fail, "validation data read during training outside a validation pass: " + what,
-                    entry.line);
+                add("D1", FindingSeverity::fail,
+                    "validation data read during training outside a validation pass: " + what, entry.line);
             } else if (phase == "calibrate") {
                 add("D3", FindingSeverity::fail, "validation data read during calibration: " + what, entry.line);
             } else if (phase == "prequant_ttt" || phase == "serialize") {
                 if (!has_fail("D4")) {
                     add("D4", FindingSeverity::fail,
-                        "validation data read in phase " + phase + ", before evaluation and outside any scoring: " + what,
+                        "validation data read in phase " + phase +
+                            ", before evaluation and outside any scoring: " + what,
                         entry.line);
                 }
             }
@@ -308,14 +326,16 @@ private:
                 entry.line);
         }
         for (const Adapt& adapt : adapts_) {
-            const std::int64_t overlap = std::max<std::int64_t>(0, std::min(adapt.end, end) - std::max(adapt.begin, begin));
+            const std::int64_t overlap =
+                std::max<std::int64_t>(0, std::min(adapt.end, end) - std::max(adapt.begin, begin));
             if (overlap == 0) continue;
             const std::string detail = text_format(
                 "targets %s of gate %lld scored after adapting on %lld of them (ledger line %lld, phase %s)",
                 range_text(begin, end).c_str(), static_cast<long long>(id), static_cast<long long>(overlap),
                 static_cast<long long>(adapt.line), adapt.phase.c_str());
             if (phase_before_evaluation(adapt.phase)) {
-                if (!has_fail("L6")) add("L6", FindingSeverity::fail, "pre-quant TTT on validation tokens: " + detail, entry.line);
+                if (!has_fail("L6"))
+                    add("L6", FindingSeverity::fail, "pre-quant TTT on validation tokens: " + detail, entry.line);
             } else if (adapt.gate == id) {
                 if (!has_fail("L4")) add("L4", FindingSeverity::fail, "train-then-score: " + detail, entry.line);
             } else if (!has_fail("L5")) {
@@ -358,7 +378,13 @@ private:
     }
 
     void check_gates() {
-        if (timed_gate_ < 0) return;
+        if (timed_gate_ < 0 || gates_[timed_gate_].bytes == 0) {
+            if (!metrics_.is_null()) {
+                add("V5", FindingSeverity::fail, "the reported score has no timed gate's commits behind it",
+                    metrics_line_);
+            }
+            return;
+        }
         const Gate& gate = gates_[timed_gate_];
         const std::int64_t never = gate.targets - gate.committed.covered(1, gate.targets + 1);
         report_.measures["scored_targets"] = gate.scored;
@@ -371,7 +397,8 @@ private:
         }
         if (timed_adapts_ > 0) {
             if (last_timed_adapt_line_ > gate.last_commit_line) {
-                add("L1", FindingSeverity::warn, "adapted after the last chunk was scored (the last chunk is never trained)",
+                add("L1", FindingSeverity::warn,
+                    "adapted after the last chunk was scored (the last chunk is never trained)",
                     last_timed_adapt_line_);
             } else if (!has_fail("C3") && !has_fail("L4")) {
                 add("L1", FindingSeverity::info,
@@ -458,8 +485,11 @@ private:
         for (const Json& file : artifact_.value("files", Json::array())) {
             const std::string name = json_string(file, "name");
             const std::string path = directory_ + "/" + name;
-            if (!std::filesystem::exists(path)) {
-                add("V4", FindingSeverity::fail, name + ": missing from the run folder", artifact_line_);
+            // Recorded files are plain files in the run folder itself.
+            if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
+                !std::filesystem::is_regular_file(path)) {
+                add("V4", FindingSeverity::fail, json_quote(name) + ": missing from the run folder or not a file",
+                    artifact_line_);
                 continue;
             }
             sizes[name] = static_cast<std::int64_t>(std::filesystem::file_size(path));
@@ -480,15 +510,18 @@ private:
         report_.measures["cap_bytes"] = cap;
         report_.measures["margin_bytes"] = cap - total;
         total_bytes_ = total;
-        const Json evidence = {{"model_bytes", sizes[model_file]}, {"code_bytes", sizes[code_file]},
-                               {"total_bytes", total}, {"cap_bytes", cap}};
+        const Json evidence = {{"model_bytes", sizes[model_file]},
+                               {"code_bytes", sizes[code_file]},
+                               {"total_bytes", total},
+                               {"cap_bytes", cap}};
         if (total > cap) {
             add("A1", FindingSeverity::fail,
-                text_format("artifact %lld bytes (model %lld + code %lld, measured from the files) is over the %lld-byte "
-                            "cap by %lld",
-                            static_cast<long long>(total), static_cast<long long>(sizes[model_file]),
-                            static_cast<long long>(sizes[code_file]), static_cast<long long>(cap),
-                            static_cast<long long>(total - cap)),
+                text_format(
+                    "artifact %lld bytes (model %lld + code %lld, measured from the files) is over the %lld-byte "
+                    "cap by %lld",
+                    static_cast<long long>(total), static_cast<long long>(sizes[model_file]),
+                    static_cast<long long>(sizes[code_file]), static_cast<long long>(cap),
+                    static_cast<long long>(total - cap)),
                 artifact_line_, evidence);
         } else {
             add("A1", FindingSeverity::info,
@@ -526,13 +559,14 @@ private:
     void check_log() {
         const std::string log_path = directory_ + "/" + run_log_file_name;
         if (!std::filesystem::exists(log_path)) {
-            add("V3", run_end_.is_null() ? FindingSeverity::info : FindingSeverity::fail, "no " +
-                std::string(run_log_file_name) + " in the run folder");
+            add("V3", run_end_.is_null() ? FindingSeverity::info : FindingSeverity::fail,
+                "no " + std::string(run_log_file_name) + " in the run folder");
             return;
         }
-        if (!run_end_.is_null() && digest_sha256_file_hex(log_path) != json_string(run_end_, "log_sha256")) {
-            add("V3", FindingSeverity::fail, std::string(run_log_file_name) + " changed after the run (SHA-256 differs)",
-                run_end_line_);
+        if (!run_end_.is_null() && !json_string(run_end_, "log_sha256").empty() &&
+            digest_sha256_file_hex(log_path) != json_string(run_end_, "log_sha256")) {
+            add("V3", FindingSeverity::fail,
+                std::string(run_log_file_name) + " changed after the run (SHA-256 differs)", run_end_line_);
         }
         if (metrics_.is_null()) return;
         std::ifstream log(log_path);
@@ -542,17 +576,26 @@ private:
         std::smatch match;
         double loss = 0, bpb = 0;
         std::int64_t claimed_total = -1;
+        bool numbers = true, total_fits = true;
         while (std::getline(log, line)) {
             if (std::regex_search(line, match, final_exact)) {
                 final_line = line;
-                loss = std::stod(match[1].str());
-                bpb = std::stod(match[2].str());
+                numbers = verifier_parse_number(match[1].str(), loss) && verifier_parse_number(match[2].str(), bpb);
             } else if (std::regex_search(line, match, total_size)) {
-                claimed_total = std::stoll(match[1].str());
+                const std::string digits = match[1].str();
+                const auto parsed = std::from_chars(digits.data(), digits.data() + digits.size(), claimed_total);
+                total_fits = parsed.ec == std::errc() && parsed.ptr == digits.data() + digits.size();
             }
+        }
+        if (!total_fits) {
+            add("A9", FindingSeverity::fail, "the log's total submission size is not a byte count that fits 64 bits");
+            claimed_total = -1;
         }
         if (final_line.empty()) {
             add("V3", FindingSeverity::fail, "the log has no final_*_exact line", metrics_line_);
+        } else if (!numbers) {
+            add("V3", FindingSeverity::fail, "the log's final line does not hold numbers: " + final_line,
+                metrics_line_);
         } else if (std::abs(loss - json_double(metrics_, "val_loss")) > 5e-8 ||
                    std::abs(bpb - json_double(metrics_, "val_bpb")) > 5e-8) {
             add("V3", FindingSeverity::fail, "the log's final line disagrees with the ledger: " + final_line,
@@ -587,9 +630,14 @@ private:
                     " after the last sync)");
         } else {
             report_.status = json_string(run_end_, "status");
+            const std::string rule = json_string(run_end_, "rule");
+            if (report_.status == "stopped" && !has_fail(rule.empty() ? "V2" : rule)) {
+                add(rule.empty() ? "V2" : rule, FindingSeverity::fail,
+                    "the run was stopped: " + json_string(run_end_, "reason"), run_end_line_);
+            }
             if (report_.status == "failed") {
-                add("V2", FindingSeverity::fail, "the run failed in phase " + report_.last_phase + ": " +
-                                                     json_string(run_end_, "error"),
+                add("V2", FindingSeverity::fail,
+                    "the run failed in phase " + report_.last_phase + ": " + json_string(run_end_, "error"),
                     run_end_line_);
             } else if (unanchored_ > 0) {
                 add("V1", FindingSeverity::warn,
@@ -601,7 +649,7 @@ private:
                                           [](const AuditFinding& f) { return f.severity == FindingSeverity::fail; });
         const bool any_warn = std::any_of(report_.findings.begin(), report_.findings.end(),
                                           [](const AuditFinding& f) { return f.severity == FindingSeverity::warn; });
-        report_.verdict = any_fail                       ? "FAIL"
+        report_.verdict = any_fail                         ? "FAIL"
                           : report_.status == "incomplete" ? "INCOMPLETE"
                           : any_warn                       ? "WARN"
                                                            : "PASS";
@@ -623,6 +671,7 @@ private:
     std::optional<double> train_start_, train_stop_, pause_open_;
     std::vector<std::pair<double, double>> pauses_, validations_;
     bool in_validation_ = false;
+    bool loop_ended_ = false;
     double validation_open_ = 0.0;
     double last_train_read_clock_ = 0.0;
     std::map<std::int64_t, Gate> gates_;
@@ -661,9 +710,12 @@ nlohmann::ordered_json audit_report_json(const AuditReport& report) {
         if (!finding.evidence.empty()) item["evidence"] = finding.evidence;
         findings.push_back(item);
     }
-    return {{"run", report.run_directory},     {"verdict", report.verdict},
-            {"status", report.status},         {"last_phase", report.last_phase},
-            {"ledger_lines", report.ledger_lines}, {"measures", report.measures},
+    return {{"run", report.run_directory},
+            {"verdict", report.verdict},
+            {"status", report.status},
+            {"last_phase", report.last_phase},
+            {"ledger_lines", report.ledger_lines},
+            {"measures", report.measures},
             {"findings", findings}};
 }
 

@@ -72,8 +72,9 @@ void audit_run_command(const RunArguments& args) {
 void audit_commands_register(CLI::App& app) {
     auto run = std::make_shared<RunArguments>();
     CLI::App* run_command = app.add_subcommand(
-        "run", "The audited pipeline: train, calibrate, serialize and evaluate a preset under budgets, with a "
-               "hash-chained ledger; ends with the audit");
+        "run",
+        "The audited pipeline: train, calibrate, serialize and evaluate a preset under budgets, with a "
+        "hash-chained ledger; ends with the audit");
     preset_add_options(run_command, run->preset);
     run_command->add_option("--seed", run->seed, "Random seed (default: the preset's SEED)");
     run_command->add_option("--data", run->data, "Dataset folder (default: the preset's DATA_PATH)");
@@ -97,8 +98,9 @@ void audit_commands_register(CLI::App& app) {
     auto audit_run_folder = std::make_shared<std::string>();
     auto audit_cap = std::make_shared<std::int64_t>(0);
     CLI::App* audit_command = app.add_subcommand(
-        "audit", "Verify a run folder from its files: ledger chain, sizes, clocks, data access, score-before-adapt; "
-                 "PASS/WARN/FAIL/INCOMPLETE (exit 0/1/2/3), RUN/audit.json");
+        "audit",
+        "Verify a run folder from its files: ledger chain, sizes, clocks, data access, score-before-adapt; "
+        "PASS/WARN/FAIL/INCOMPLETE (exit 0/1/2/3), RUN/audit.json");
     audit_command->add_option("run", *audit_run_folder, "Run folder written by pgolf run")->required();
     audit_command->add_option("--cap-bytes", *audit_cap,
                               "Artifact cap in bytes (default: the run's, never above 16,000,000)");

@@ -11,8 +11,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "core/json_util.h"
 #include "core/file_util.h"
+#include "core/json_util.h"
 
 namespace pgolf {
 

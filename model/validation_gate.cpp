@@ -81,10 +81,8 @@ void ValidationGate::check_range(std::int64_t begin, std::int64_t end, std::int6
 void ValidationGate::emit(const GateEvent& event) const {
     if (sink_) sink_(event);
     if (events_active()) {
-        nlohmann::json payload = {{"gate", id_},
-                                  {"kind", gate_event_kind_name(event.kind)},
-                                  {"begin", event.begin},
-                                  {"end", event.end}};
+        nlohmann::json payload = {
+            {"gate", id_}, {"kind", gate_event_kind_name(event.kind)}, {"begin", event.begin}, {"end", event.end}};
         if (!event.weights_digest.empty()) payload["weights"] = event.weights_digest;
         if (event.kind == GateEventKind::commit) {
             payload["nll_sum"] = event.nll_sum;

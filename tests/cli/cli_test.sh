@@ -6,44 +6,15 @@ pgolf=$1
 src=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0
-checks=0
-
-check() {  # check NAME EXPECTED_STATUS COMMAND... ; stdout+stderr kept in $work/out
-  local name=$1 expected=$2
-  shift 2
-  checks=$((checks + 1))
-  "$@" >"$work/out" 2>"$work/err"
-  local status=$?
-  if [[ $status -ne $expected ]]; then
-    echo "FAIL $name: exit $status, expected $expected"; sed 's/^/  | /' "$work/out" "$work/err"
-    failures=$((failures + 1))
-    return 1
-  fi
-}
-expect_text() {  # expect_text NAME FILE TEXT
-  checks=$((checks + 1))
-  if ! grep -qF -- "$3" "$2"; then
-    echo "FAIL $1: '$3' not in output"; sed 's/^/  | /' "$2"
-    failures=$((failures + 1))
-  fi
-}
-expect_one_line() {  # expect_one_line NAME FILE
-  checks=$((checks + 1))
-  local lines
-  lines=$(wc -l <"$2")
-  if [[ $lines -ne 1 ]]; then
-    echo "FAIL $1: expected exactly one line on stderr, got $lines"; sed 's/^/  | /' "$2"
-    failures=$((failures + 1))
-  fi
-}
+# shellcheck source=check_lib.sh
+source "$(dirname "$0")/check_lib.sh"
 
 tok="$src/data/tokenizers/fineweb_1024_bpe.model"
 mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe" "run" "audit"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
@@ -208,5 +179,4 @@ expect_one_line export-no-run "$work/err"
 check eval-no-artifact 2 "$pgolf" eval
 expect_one_line eval-no-artifact "$work/err"
 
-echo "$((checks - failures)) passed, $failures failed"
-[[ $failures -eq 0 ]]
+check_summary

@@ -11,6 +11,7 @@
 #include <regex>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
 #include "tests/core/test_util.h"
@@ -43,7 +44,7 @@ protected:
         }
     };
 
-    Run train(const std::vector<std::string>& overrides, const std::string& out = "") {
+    Run train(const std::vector<std::string>& overrides, const std::string& out = "", double budget_ms = 0.0) {
         Config config = config_load_preset("baseline", "smoke");
         config.apply_override("ITERATIONS=6");
         config.apply_override("VAL_LOSS_EVERY=3");
@@ -57,6 +58,7 @@ protected:
         options.tokenizer_path = test::test_source_path("data/tokenizers/fineweb_1024_bpe.model");
         options.output_directory = out;
         options.log = [&run](const std::string& line) { run.lines.push_back(line); };
+        options.budget_ms = budget_ms;
         run.result = trainer_run(options);
         return run;
     }
@@ -107,6 +109,31 @@ TEST_F(TrainerTest, DeadlineStopsAtAStepBoundary) {
     bool logged = false;
     for (const std::string& line : run.lines) logged |= line.rfind("stopping_early: wallclock_cap", 0) == 0;
     EXPECT_TRUE(logged);
+}
+
+// A supervisor's budget stops the loop like the cap, and the run's stages, pauses and end reach the event sink.
+TEST_F(TrainerTest, SupervisorBudgetStopsTheLoopAndStagesReachTheEventSink) {
+    std::vector<std::string> names;
+    nlohmann::json end;
+    EventScope scope([&](const std::string& name, const nlohmann::json& payload) {
+        if (name == event_names::data_read) return;
+        names.push_back(name == event_names::stage ? "stage:" + payload["stage"].get<std::string>() : name);
+        if (name == event_names::train_end) end = payload;
+    });
+    const Run run = train({"ITERATIONS=100000", "VAL_LOSS_EVERY=0", "WARMUP_STEPS=1"}, "", 500.0);
+    EXPECT_TRUE(run.result.stopped_by_budget);
+    EXPECT_FALSE(run.result.stopped_early);  // the config's own cap did not stop it
+    EXPECT_LT(run.result.steps, 100000);
+    EXPECT_GE(run.result.train_time_ms, 500.0);
+    bool logged = false;
+    for (const std::string& line : run.lines) logged |= line.rfind("stopping_early: train_budget", 0) == 0;
+    EXPECT_TRUE(logged);
+    const std::vector<std::string> expected = {"stage:build",      "stage:warmup",   "stage:train",
+                                               "validation_begin", "validation_end", "train_end"};
+    EXPECT_EQ(names, expected);
+    EXPECT_EQ(end["steps"], run.result.steps);
+    EXPECT_TRUE(end["stopped_by_budget"].get<bool>());
+    EXPECT_GT(end["max_step_ms"].get<double>(), 0.0);
 }
 
 TEST_F(TrainerTest, WritesLogAndSafetensorsCheckpoint) {

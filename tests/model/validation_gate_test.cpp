@@ -8,6 +8,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/events.h"
 #include "core/shard.h"
 #include "core/token_stream.h"
 #include "core/tokenizer.h"
@@ -103,6 +104,43 @@ TEST(ValidationGate, ObserveRecordsViolationsAndProceeds) {
     EXPECT_EQ(gate_mode_parse("observe"), GateMode::observe);
     EXPECT_NE(test::error_message([] { gate_mode_parse("lenient"); }).find("known: enforce, observe"),
               std::string::npos);
+}
+
+TEST(ValidationGate, ReportsItsEventsToTheEngineSinkUnderItsId) {
+    std::vector<std::pair<std::string, nlohmann::json>> events;
+    EventScope scope([&](const std::string& name, const nlohmann::json& p) { events.emplace_back(name, p); });
+    ValidationGate first(sample_tokens(30), sp1024_tables(), GateMode::observe);
+    ValidationGate gate(sample_tokens(30), sp1024_tables(), GateMode::observe);
+    EXPECT_EQ(gate.id(), first.id() + 1);
+    gate.score(0, 10, "w0");
+    const std::vector<float> nll(10, 0.5f);
+    gate.commit(1, nll);
+    gate.adapt(0, 20);  // targets 11 … 19 unscored: recorded as C3 in observe mode
+    std::vector<std::string> kinds;
+    for (const auto& [name, payload] : events) {
+        if (name == event_names::data_read) continue;  // sample_tokens reads the shipped shard
+        if (name == event_names::gate_open) {
+            EXPECT_EQ(payload["targets"], 29);
+            EXPECT_EQ(payload["mode"], "observe");
+            EXPECT_EQ(payload["tokens_sha256"].get<std::string>().size(), 64u);
+            continue;
+        }
+        ASSERT_EQ(name, event_names::gate);
+        EXPECT_EQ(payload["gate"], gate.id());
+        kinds.push_back(payload["kind"].get<std::string>());
+        if (kinds.back() == "score") {
+            EXPECT_EQ(payload["weights"], "w0");
+        }
+        if (kinds.back() == "commit") {
+            EXPECT_EQ(payload["begin"], 1);
+            EXPECT_EQ(payload["end"], 11);
+            EXPECT_DOUBLE_EQ(payload["nll_sum"].get<double>(), 5.0);
+        }
+        if (kinds.back() == "violation") {
+            EXPECT_EQ(payload["rule"], "C3");
+        }
+    }
+    EXPECT_EQ(kinds, (std::vector<std::string>{"score", "commit", "violation", "adapt"}));
 }
 
 // Every target 1 … n−1 exactly once, for a sweep of stream lengths, windows and strides.
