@@ -148,6 +148,9 @@ private:
         const std::string& event = entry.event;
         if (event == "run_begin") {
             run_begin_ = p;
+            for (const char* key : {"pgolf_version", "engine_digest", "preset", "scale", "seed"}) {
+                if (p.contains(key)) report_.measures[key] = p[key];
+            }
             if (p.contains("budgets")) {
                 train_budget_ms_ = json_double(p["budgets"], "train_ms", 600'000.0);
                 eval_budget_ms_ = json_double(p["budgets"], "eval_ms", 600'000.0);
@@ -155,6 +158,7 @@ private:
             }
         } else if (event == "config") {
             check_config(entry);
+            report_.measures["config_digest"] = json_string(p, "digest");
         } else if (event == "phase_begin") {
             const std::string phase = json_string(p, "phase");
             phase_begin_.emplace(phase, entry.t_ms);
@@ -208,6 +212,8 @@ private:
         } else if (event == "metrics") {
             metrics_ = p;
             metrics_line_ = entry.line;
+            report_.measures["eval_mode"] = json_string(p, "mode");
+            report_.measures["metric_label"] = json_string(p, "label");
         } else if (event == "finding") {
             live_findings_.push_back(entry);
         } else if (event == "run_end") {

@@ -6,6 +6,7 @@
 #include "cli/data_commands.h"
 #include "cli/export_commands.h"
 #include "cli/model_commands.h"
+#include "cli/records_commands.h"
 #include "core/build_info.h"
 #include "core/error.h"
 
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
     pgolf::model_commands_register(app);
     pgolf::export_commands_register(app);
     pgolf::audit_commands_register(app);
+    pgolf::records_commands_register(app);
     try {
         app.parse(argc, argv);
         if (version) {

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the shipped sample data: install, build, check the sp1024 sample shards (the validation split's
-# token count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then run
-# the baseline's smoke scale through the audited pipeline (`pgolf run`, about 90 s on 2 cores) into runs/demo-smoke:
-# train on the CPU engine, export as the baseline did (int8 + zlib-9, the engine's sources as the counted code) and
-# score the artifact read back, under the training and evaluation budgets with a hash-chained ledger; verify the run
-# from its files (`pgolf audit`), then score the artifact with sliding windows.
+# token count, scored targets at T = 1024, byte count and tokens per byte), show the baseline and S2 presets, then
+# reproduce the baseline's smoke scale with three seeds (`pgolf reproduce`, about 3.5 minutes on 2 cores): each seed
+# trained on the CPU engine, exported as the baseline did (int8 + zlib-9, the engine's sources as the counted code)
+# and scored under the training and evaluation budgets with a hash-chained ledger, audited and stored in
+# runs/demo/pgolf.db; then the record folder runs/demo/baseline-smoke, the smoke track's leaderboard, one seed's
+# audit re-checked from its files, and that seed's artifact scored with sliding windows.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
@@ -18,7 +19,11 @@ run data inspect data/datasets/fineweb10B_sp1024_mini/fineweb_val_000000.bin
 run data verify data/datasets/fineweb10B_sp1024_mini --tokenizer data/tokenizers/fineweb_1024_bpe.model --seq-len 1024
 run model info --preset baseline
 run model info --preset s2-growing-recurrence
-rm -rf runs/demo-smoke  # the demo's own output: a run folder holds one ledger, so each demo starts afresh
-run run --preset baseline --scale smoke --seed 1337 --out runs/demo-smoke
-run audit runs/demo-smoke
-run eval --artifact runs/demo-smoke/final_model.int8.pga
+# The demo's own output starts afresh each time (a run folder holds one ledger; the database would skip stored seeds).
+rm -rf runs/demo
+run reproduce --preset baseline --scale smoke --seeds 1337,42,2024 --set VAL_LOSS_EVERY=0 \
+  --name demo-baseline-smoke --author pgolf-demo --out runs/demo/baseline-smoke
+run leaderboard --track smoke --db runs/demo/pgolf.db
+run audit runs/demo/baseline-smoke/runs/seed_1337
+run eval --artifact runs/demo/baseline-smoke/runs/seed_1337/final_model.int8.pga
+printf '\nrecord folder: runs/demo/baseline-smoke (README.md, submission.json, train_seed<N>.log, runs/seed_<N>/)\n'

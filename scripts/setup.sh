@@ -8,6 +8,7 @@ packages=(
   libssl-dev                                          # SHA-256
   libsentencepiece-dev                                # tokenizer byte tables and encoding
   nlohmann-json3-dev libcli11-dev                     # JSON, command line
+  libsqlite3-dev                                      # the results store
   libopenblas-dev                                     # BLAS for the CPU engine (OpenMP comes with g++)
   libgtest-dev                                        # tests
   python3 python3-sentencepiece                       # independent reference values in tests/tools
