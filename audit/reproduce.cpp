@@ -124,7 +124,7 @@ SubmissionSignificance reproduce_significance(const std::vector<double>& bpb, co
     g.against_val_bpb = best.bpb_summary.mean;
     g.against_seeds = static_cast<std::int64_t>(best.bpb.size());
     for (const TTest& test : {significance.one_sample_nats, significance.welch_nats, significance.welch_bpb}) {
-        g.tests.push_back({test.name, test.t, test.df, test.p, test.margin, test.alpha, test.significant});
+        g.tests.push_back(leaderboard_significance_test(test));
     }
     g.gate = significance.gate;
     g.passes = significance.passes;

@@ -173,16 +173,6 @@ Samples records_resolve_samples(const std::string& spec, const std::string& db) 
     return samples;
 }
 
-nlohmann::ordered_json records_test_json(const TTest& test) {
-    return {{"name", test.name},
-            {"t", test.t},
-            {"df", test.df},
-            {"p", test.p},
-            {"margin", test.margin},
-            {"alpha", test.alpha},
-            {"significant", test.significant}};
-}
-
 void records_compare_command(const std::string& a_spec, const std::string& b_spec, const std::string& db, bool json) {
     const Samples a = records_resolve_samples(a_spec, db);
     const Samples b = records_resolve_samples(b_spec, db);
@@ -193,8 +183,9 @@ void records_compare_command(const std::string& a_spec, const std::string& b_spe
             {"a", {{"label", a.label}, {"val_bpb", a.bpb}, {"val_loss", a.nats}, {"mean_bpb", a_summary.mean}}},
             {"b", {{"label", b.label}, {"val_bpb", b.bpb}, {"val_loss", b.nats}, {"mean_bpb", b_summary.mean}}},
             {"tests",
-             {records_test_json(significance.one_sample_nats), records_test_json(significance.welch_nats),
-              records_test_json(significance.welch_bpb)}},
+             {significance_test_to_json(leaderboard_significance_test(significance.one_sample_nats)),
+              significance_test_to_json(leaderboard_significance_test(significance.welch_nats)),
+              significance_test_to_json(leaderboard_significance_test(significance.welch_bpb))}},
             {"gate", significance.gate},
             {"passes", significance.passes}};
         std::cout << out.dump(2) << "\n";

@@ -14,17 +14,11 @@ using Json = nlohmann::ordered_json;
 Json number_or_null(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
 Json count_or_null(std::int64_t value) { return value >= 0 ? Json(value) : Json(nullptr); }
 
-Json test_json(const TTest& test) {
-    return {{"name", test.name},
-            {"t", test.t},
-            {"df", test.df},
-            {"p", test.p},
-            {"margin", test.margin},
-            {"alpha", test.alpha},
-            {"significant", test.significant}};
-}
-
 }  // namespace
+
+SignificanceTest leaderboard_significance_test(const TTest& test) {
+    return {test.name, test.t, test.df, test.p, test.margin, test.alpha, test.significant};
+}
 
 SubmissionSummary leaderboard_summarize(const StoredSubmission& submission) {
     SubmissionSummary summary;
@@ -174,7 +168,9 @@ nlohmann::ordered_json leaderboard_frontier_json(const Frontier& frontier) {
     for (const FrontierRow& row : frontier.rows) {
         Json item = leaderboard_summary_json(row.summary, false);
         item["against"] = row.previous_name.empty() ? Json(nullptr) : Json(row.previous_name);
-        item["test"] = row.against_previous ? test_json(*row.against_previous) : Json(nullptr);
+        item["test"] = row.against_previous
+                           ? significance_test_to_json(leaderboard_significance_test(*row.against_previous))
+                           : Json(nullptr);
         rows.push_back(item);
     }
     Json excluded = Json::array();

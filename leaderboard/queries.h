@@ -11,6 +11,7 @@
 
 #include "leaderboard/stats.h"
 #include "leaderboard/store.h"
+#include "records/submission.h"
 
 namespace pgolf {
 
@@ -46,6 +47,9 @@ struct Frontier {
 };
 // as_of: YYYY-MM-DD (inclusive); empty means every stored submission.
 Frontier leaderboard_frontier(const Store& store, const std::string& track, const std::string& as_of);
+
+// A test as record folders keep it.
+SignificanceTest leaderboard_significance_test(const TTest& test);
 
 nlohmann::ordered_json leaderboard_summary_json(const SubmissionSummary& summary, bool with_runs);
 nlohmann::ordered_json leaderboard_frontier_json(const Frontier& frontier);

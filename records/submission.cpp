@@ -13,16 +13,6 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-Json significance_test_json(const SignificanceTest& test) {
-    return {{"name", test.name},
-            {"t", test.t},
-            {"df", test.df},
-            {"p", test.p},
-            {"margin", test.margin},
-            {"alpha", test.alpha},
-            {"significant", test.significant}};
-}
-
 // Field access that names what is wrong in one line.
 class Reader {
 public:
@@ -86,6 +76,16 @@ SignificanceTest significance_test_read(const Json& json, const std::string& whe
 
 }  // namespace
 
+nlohmann::ordered_json significance_test_to_json(const SignificanceTest& test) {
+    return {{"name", test.name},
+            {"t", test.t},
+            {"df", test.df},
+            {"p", test.p},
+            {"margin", test.margin},
+            {"alpha", test.alpha},
+            {"significant", test.significant}};
+}
+
 nlohmann::ordered_json submission_to_json(const Submission& s) {
     Json seed_results = Json::object();
     for (const auto& [seed, r] : s.seed_results) {
@@ -104,7 +104,7 @@ nlohmann::ordered_json submission_to_json(const Submission& s) {
     if (s.significance) {
         const SubmissionSignificance& g = *s.significance;
         Json tests = Json::array();
-        for (const SignificanceTest& test : g.tests) tests.push_back(significance_test_json(test));
+        for (const SignificanceTest& test : g.tests) tests.push_back(significance_test_to_json(test));
         significance = {{"against_name", g.against_name},
                         {"against_folder", g.against_folder},
                         {"against_val_bpb", g.against_val_bpb},

@@ -81,6 +81,7 @@ struct Submission {
 };
 
 nlohmann::ordered_json submission_to_json(const Submission& submission);
+nlohmann::ordered_json significance_test_to_json(const SignificanceTest& test);
 // Strict: every field of the schema present with its type, the schema id matching, nothing unknown. Throws a one-line
 // pgolf::Error naming the field.
 Submission submission_from_json(const nlohmann::ordered_json& json);
