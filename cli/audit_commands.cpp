@@ -6,25 +6,17 @@
 
 #include "audit/supervisor.h"
 #include "audit/verifier.h"
-#include "cli/preset_options.h"
+#include "cli/run_options.h"
 #include "core/progress.h"
 
 namespace pgolf {
 
 namespace {
 
-struct RunArguments {
-    PresetArguments preset;
+struct RunCommandArguments {
+    RunArguments run;
     std::int64_t seed = -1;
-    std::string data;
-    std::string tokenizer;
     std::string out;
-    double train_budget = 600.0;
-    double eval_budget = 600.0;
-    std::int64_t cap_bytes = 16'000'000;
-    std::string gate = "enforce";
-    std::string scheme;
-    std::string codec;
 };
 
 // Verifies the run folder, prints the report, writes RUN/audit.json; the exit status follows the verdict.
@@ -37,22 +29,10 @@ int audit_print_and_store(const std::string& run, std::int64_t cap_bytes) {
     return audit_exit_status(report);
 }
 
-void audit_run_command(const RunArguments& args) {
-    RunOptions options;
-    options.config = args.preset.load();
+void audit_run_command(const RunCommandArguments& args) {
+    RunOptions options = args.run.options();
     if (args.seed >= 0) options.config.set("SEED", args.seed);
-    options.preset = args.preset.preset;
-    options.scale = args.preset.scale;
-    options.data_directory = args.data.empty() ? options.config.get_string("DATA_PATH") : args.data;
-    options.tokenizer_path = args.tokenizer.empty() ? options.config.get_string("TOKENIZER_PATH") : args.tokenizer;
     options.output_directory = args.out;
-    options.train_budget_s = args.train_budget;
-    options.eval_budget_s = args.eval_budget;
-    options.cap_bytes = args.cap_bytes;
-    options.gate = gate_mode_parse(args.gate);
-    options.scheme = args.scheme;
-    options.codec = args.codec;
-    options.overrides = args.preset.overrides;
     auto progress = std::make_shared<Progress>("train", options.config.get_int("ITERATIONS"), "steps");
     options.log = [progress](const std::string& line) {
         progress->interrupt();  // log lines go to stdout; keep them off the progress line on a terminal
@@ -70,29 +50,14 @@ void audit_run_command(const RunArguments& args) {
 }  // namespace
 
 void audit_commands_register(CLI::App& app) {
-    auto run = std::make_shared<RunArguments>();
+    auto run = std::make_shared<RunCommandArguments>();
     CLI::App* run_command = app.add_subcommand(
         "run",
         "The audited pipeline: train, calibrate, serialize and evaluate a preset under budgets, with a "
         "hash-chained ledger; ends with the audit");
-    preset_add_options(run_command, run->preset);
+    run_add_options(run_command, run->run);
     run_command->add_option("--seed", run->seed, "Random seed (default: the preset's SEED)");
-    run_command->add_option("--data", run->data, "Dataset folder (default: the preset's DATA_PATH)");
-    run_command->add_option("--tokenizer", run->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
     run_command->add_option("--out", run->out, "Run folder (new: a folder holding a ledger is refused)")->required();
-    run_command->add_option("--train-budget", run->train_budget, "Training budget in seconds (loop + data reads)")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    run_command->add_option("--eval-budget", run->eval_budget, "Timed evaluation budget in seconds")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    run_command->add_option("--cap-bytes", run->cap_bytes, "Artifact cap in bytes (code + compressed model)")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    run_command->add_option("--gate", run->gate, "Validation gate: enforce (refuse) or observe (record violations)")
-        ->capture_default_str();
-    run_command->add_option("--scheme", run->scheme, "Export scheme (default: the preset's EXPORT_SCHEME)");
-    run_command->add_option("--codec", run->codec, "Artifact codec (default: the preset's EXPORT_CODEC)");
     run_command->callback([run] { audit_run_command(*run); });
 
     auto audit_run_folder = std::make_shared<std::string>();

@@ -10,7 +10,7 @@
 #include "audit/ledger.h"
 #include "audit/reproduce.h"
 #include "audit/verifier.h"
-#include "cli/preset_options.h"
+#include "cli/run_options.h"
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/text_format.h"
@@ -27,16 +27,10 @@ namespace {
 std::string records_default_db() { return "pgolf.db"; }
 
 struct ReproduceArguments {
-    PresetArguments preset;
+    RunArguments run;
     std::string seeds = "1337,42,2024";
-    std::string data;
-    std::string tokenizer;
     std::string out;
     std::string db;
-    double train_budget = 600.0;
-    double eval_budget = 600.0;
-    std::int64_t cap_bytes = 16'000'000;
-    std::string gate = "enforce";
     std::string name, author, github_id, date, track, blurb;
     bool force = false;
 };
@@ -65,17 +59,7 @@ std::vector<std::int64_t> records_parse_seeds(const std::string& text) {
 
 void records_reproduce_command(const ReproduceArguments& args) {
     ReproduceOptions options;
-    options.run.config = args.preset.load();
-    options.run.preset = args.preset.preset;
-    options.run.scale = args.preset.scale;
-    options.run.data_directory = args.data.empty() ? options.run.config.get_string("DATA_PATH") : args.data;
-    options.run.tokenizer_path =
-        args.tokenizer.empty() ? options.run.config.get_string("TOKENIZER_PATH") : args.tokenizer;
-    options.run.train_budget_s = args.train_budget;
-    options.run.eval_budget_s = args.eval_budget;
-    options.run.cap_bytes = args.cap_bytes;
-    options.run.gate = gate_mode_parse(args.gate);
-    options.run.overrides = args.preset.overrides;
+    options.run = args.run.options();
     options.seeds = records_parse_seeds(args.seeds);
     options.out = args.out;
     const std::filesystem::path parent = std::filesystem::path(args.out).lexically_normal().parent_path();
@@ -88,9 +72,9 @@ void records_reproduce_command(const ReproduceArguments& args) {
     options.track = args.track;
     options.blurb = args.blurb;
     options.force = args.force;
-    options.command = "pgolf reproduce --preset " + args.preset.preset + " --scale " + args.preset.scale + " --seeds " +
-                      args.seeds + " --out " + args.out;
-    for (const std::string& assignment : args.preset.overrides) options.command += " --set " + assignment;
+    options.command = "pgolf reproduce --preset " + args.run.preset.preset + " --scale " + args.run.preset.scale +
+                      " --seeds " + args.seeds + " --out " + args.out;
+    for (const std::string& assignment : args.run.preset.overrides) options.command += " --set " + assignment;
     auto progress = std::make_shared<Progress>("train", options.run.config.get_int("ITERATIONS"), "steps");
     // The runs' own lines go to each run's train.log; the terminal shows one line per seed and the training progress.
     options.run.progress = [progress](std::int64_t step, std::int64_t) { progress->update(step); };
@@ -283,24 +267,11 @@ void records_commands_register(CLI::App& app) {
         app.add_subcommand("reproduce",
                            "Run several seeds of a preset through the audited pipeline, store each, and write a "
                            "leaderboard-ready record folder");
-    preset_add_options(reproduce_command, reproduce->preset);
+    run_add_options(reproduce_command, reproduce->run);
     reproduce_command->add_option("--seeds", reproduce->seeds, "Comma-separated seeds")->capture_default_str();
-    reproduce_command->add_option("--data", reproduce->data, "Dataset folder (default: the preset's DATA_PATH)");
-    reproduce_command->add_option("--tokenizer", reproduce->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
     reproduce_command->add_option("--out", reproduce->out, "Record folder (seed N runs in OUT/runs/seed_N)")
         ->required();
     reproduce_command->add_option("--db", reproduce->db, "Results database (default: pgolf.db next to OUT)");
-    reproduce_command->add_option("--train-budget", reproduce->train_budget, "Training budget in seconds")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    reproduce_command->add_option("--eval-budget", reproduce->eval_budget, "Timed evaluation budget in seconds")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    reproduce_command->add_option("--cap-bytes", reproduce->cap_bytes, "Artifact cap in bytes")
-        ->capture_default_str()
-        ->check(CLI::PositiveNumber);
-    reproduce_command->add_option("--gate", reproduce->gate, "Validation gate: enforce or observe")
-        ->capture_default_str();
     reproduce_command->add_option("--name", reproduce->name, "Submission name (default: PRESET-SCALE)");
     reproduce_command->add_option("--author", reproduce->author, "Author");
     reproduce_command->add_option("--github-id", reproduce->github_id, "GitHub id");

@@ -14,7 +14,7 @@ mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe" "run" "audit"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe" "run" "audit" "reproduce" "compare" "leaderboard" "history" "show"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done

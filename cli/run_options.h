@@ -1,0 +1,31 @@
+// The options of the audited pipeline shared by `pgolf run` and `pgolf reproduce`: the preset, data, budgets, cap,
+// gate, scheme and codec, turned into the supervisor's RunOptions.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+
+#include "audit/supervisor.h"
+#include "cli/preset_options.h"
+
+namespace pgolf {
+
+struct RunArguments {
+    PresetArguments preset;
+    std::string data;
+    std::string tokenizer;
+    double train_budget = 600.0;
+    double eval_budget = 600.0;
+    std::int64_t cap_bytes = 16'000'000;
+    std::string gate = "enforce";
+    std::string scheme;
+    std::string codec;
+
+    // The preset loaded with every --set; data and tokenizer default to its DATA_PATH and TOKENIZER_PATH.
+    RunOptions options() const;
+};
+
+void run_add_options(CLI::App* command, RunArguments& args);
+
+}  // namespace pgolf
