@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test with CTest. Tests labelled "slow" are skipped unless --slow
-# is given (`scripts/test.sh --slow` runs everything). GPU tests skip with a message where no GPU is present.
+# is given (`scripts/test.sh --slow` runs everything); --skip-end-to-end also skips the CLI end-to-end scripts (label
+# end_to_end). GPU tests skip with a message where no GPU is present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
 "$root/scripts/setup.sh"
 "$root/scripts/build.sh"
 labels=(-LE slow)
-[[ "${1:-}" == "--slow" ]] && labels=()
+case "${1:-}" in
+  --slow) labels=() ;;
+  # The end-to-end scripts drive the same CLI in every build configuration; a second configuration may skip them.
+  --skip-end-to-end) labels=(-LE 'slow|end_to_end') ;;
+esac
 ctest --test-dir "$build" --output-on-failure -j "${PGOLF_JOBS:-$(nproc)}" "${labels[@]}"
