@@ -3,10 +3,12 @@
 #include <iostream>
 
 #include "cli/audit_commands.h"
+#include "cli/check_commands.h"
 #include "cli/data_commands.h"
 #include "cli/export_commands.h"
 #include "cli/model_commands.h"
 #include "cli/records_commands.h"
+#include "cli/rerun_commands.h"
 #include "core/build_info.h"
 #include "core/error.h"
 
@@ -36,6 +38,8 @@ int main(int argc, char** argv) {
     pgolf::export_commands_register(app);
     pgolf::audit_commands_register(app);
     pgolf::records_commands_register(app);
+    pgolf::check_commands_register(app);
+    pgolf::rerun_commands_register(app);
     try {
         app.parse(argc, argv);
         if (version) {
