@@ -486,15 +486,16 @@ int Store::schema_version() const {
     return static_cast<int>(query_int(db_, path_, "PRAGMA user_version", "reading the schema version"));
 }
 
-std::int64_t Store::put_submission(const StoredSubmission& submission) {
-    if (submission.folder.empty()) throw Error(path_ + ": a submission needs a folder (its key in the store)");
-    const std::string doing = "storing submission " + submission.folder;
-    Transaction transaction(db_, path_, true, doing);
+namespace {
+
+// The bodies of the writes, run inside a transaction the caller holds (one write may store several rows at once).
+std::int64_t store_write_submission(sqlite3* db, const std::string& path, const StoredSubmission& submission,
+                                    const std::string& doing) {
     std::int64_t id = 0;
     {
         // An upsert rather than INSERT OR REPLACE: REPLACE deletes the old row first, which would give a new id and
         // cascade away the submission's runs.
-        Statement upsert(db_, path_,
+        Statement upsert(db, path,
                          "INSERT INTO submissions (folder, origin, name, author, github_id, date, track, preset, "
                          "hardware, engine_version, config_digest) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
                          "?11) ON CONFLICT (folder) DO UPDATE SET origin = excluded.origin, name = excluded.name, "
@@ -517,28 +518,25 @@ std::int64_t Store::put_submission(const StoredSubmission& submission) {
         upsert.run();
 
         // last_insert_rowid is not set by the update branch of an upsert, so the id is looked up by the key.
-        Statement select(db_, path_, "SELECT id FROM submissions WHERE folder = ?1", doing);
+        Statement select(db, path, "SELECT id FROM submissions WHERE folder = ?1", doing);
         select.bind_text(1, submission.folder);
-        if (!select.step()) throw Error(path_ + ": sqlite: submission vanished after its upsert (" + doing + ")");
+        if (!select.step()) throw Error(path + ": sqlite: submission vanished after its upsert (" + doing + ")");
         id = select.column_int(0);
 
-        Statement remove(db_, path_, "DELETE FROM findings WHERE submission_id = ?1 AND run_id IS NULL", doing);
+        Statement remove(db, path, "DELETE FROM findings WHERE submission_id = ?1 AND run_id IS NULL", doing);
         remove.bind_int(1, id);
         remove.run();
-        insert_findings(db_, path_, id, 0, submission.findings, doing);
+        insert_findings(db, path, id, 0, submission.findings, doing);
     }
-    transaction.commit();
     return id;
 }
 
-std::int64_t Store::put_run(std::int64_t submission_id, const StoredRun& run) {
-    const std::string doing =
-        "storing run seed " + std::to_string(run.seed) + " of submission " + std::to_string(submission_id);
-    Transaction transaction(db_, path_, true, doing);
+std::int64_t store_write_run(sqlite3* db, const std::string& path, std::int64_t submission_id, const StoredRun& run,
+                             const std::string& doing) {
     std::int64_t run_id = 0;
     {
         // An upsert keeps the run's id (and so the rows that point at it) stable across re-imports.
-        Statement upsert(db_, path_,
+        Statement upsert(db, path,
                          "INSERT INTO runs (submission_id, seed, val_loss, val_bpb, artifact_bytes, model_bytes, "
                          "code_bytes, steps, step_avg_ms, train_time_s, eval_time_s, hardware, preset, config_digest, "
                          "engine_version, engine_digest, log_sha256, ledger_sha256, audit_verdict, run_folder) "
@@ -577,21 +575,21 @@ std::int64_t Store::put_run(std::int64_t submission_id, const StoredRun& run) {
         // The foreign key is what catches a missing submission; its generic message becomes one that names the id.
         const int code = upsert.step_code();
         if (code == SQLITE_CONSTRAINT_FOREIGNKEY) {
-            throw Error(path_ + ": no submission with id " + std::to_string(submission_id) + " (" + doing + ")");
+            throw Error(path + ": no submission with id " + std::to_string(submission_id) + " (" + doing + ")");
         }
         if (code != SQLITE_DONE) upsert.fail(code);
 
-        Statement select(db_, path_, "SELECT id FROM runs WHERE submission_id = ?1 AND seed = ?2", doing);
+        Statement select(db, path, "SELECT id FROM runs WHERE submission_id = ?1 AND seed = ?2", doing);
         select.bind_int(1, submission_id);
         select.bind_int(2, run.seed);
-        if (!select.step()) throw Error(path_ + ": sqlite: run vanished after its upsert (" + doing + ")");
+        if (!select.step()) throw Error(path + ": sqlite: run vanished after its upsert (" + doing + ")");
         run_id = select.column_int(0);
 
-        Statement remove_metrics(db_, path_, "DELETE FROM metrics WHERE run_id = ?1", doing);
+        Statement remove_metrics(db, path, "DELETE FROM metrics WHERE run_id = ?1", doing);
         remove_metrics.bind_int(1, run_id);
         remove_metrics.run();
         Statement insert_metric(
-            db_, path_, "INSERT INTO metrics (run_id, family, val_loss, val_bpb) VALUES (?1, ?2, ?3, ?4)", doing);
+            db, path, "INSERT INTO metrics (run_id, family, val_loss, val_bpb) VALUES (?1, ?2, ?3, ?4)", doing);
         for (const StoredMetric& metric : run.metrics) {
             insert_metric.reset();
             insert_metric.bind_int(1, run_id);
@@ -601,13 +599,51 @@ std::int64_t Store::put_run(std::int64_t submission_id, const StoredRun& run) {
             insert_metric.run();
         }
 
-        Statement remove_findings(db_, path_, "DELETE FROM findings WHERE run_id = ?1", doing);
+        Statement remove_findings(db, path, "DELETE FROM findings WHERE run_id = ?1", doing);
         remove_findings.bind_int(1, run_id);
         remove_findings.run();
-        insert_findings(db_, path_, submission_id, run_id, run.findings, doing);
+        insert_findings(db, path, submission_id, run_id, run.findings, doing);
     }
+    return run_id;
+}
+
+}  // namespace
+
+std::int64_t Store::put_submission(const StoredSubmission& submission) {
+    if (submission.folder.empty()) throw Error(path_ + ": a submission needs a folder (its key in the store)");
+    const std::string doing = "storing submission " + submission.folder;
+    Transaction transaction(db_, path_, true, doing);
+    const std::int64_t id = store_write_submission(db_, path_, submission, doing);
+    transaction.commit();
+    return id;
+}
+
+std::int64_t Store::put_run(std::int64_t submission_id, const StoredRun& run) {
+    const std::string doing =
+        "storing run seed " + std::to_string(run.seed) + " of submission " + std::to_string(submission_id);
+    Transaction transaction(db_, path_, true, doing);
+    const std::int64_t run_id = store_write_run(db_, path_, submission_id, run, doing);
     transaction.commit();
     return run_id;
+}
+
+std::int64_t Store::put_submission_with_runs(const StoredSubmission& submission) {
+    if (submission.folder.empty()) throw Error(path_ + ": a submission needs a folder (its key in the store)");
+    const std::string doing = "storing submission " + submission.folder + " with its runs";
+    Transaction transaction(db_, path_, true, doing);
+    const std::int64_t id = store_write_submission(db_, path_, submission, doing);
+    {
+        // Runs the submission no longer has go (their metrics and findings cascade); the others are upserted.
+        std::string keep;
+        for (const StoredRun& run : submission.runs) keep += (keep.empty() ? "" : ",") + std::to_string(run.seed);
+        const std::string sql = "DELETE FROM runs WHERE submission_id = ?1 AND seed NOT IN (" + keep + ")";
+        Statement remove(db_, path_, sql.c_str(), doing);
+        remove.bind_int(1, id);
+        remove.run();
+    }
+    for (const StoredRun& run : submission.runs) store_write_run(db_, path_, id, run, doing);
+    transaction.commit();
+    return id;
 }
 
 void Store::remove_submission(std::int64_t submission_id) {

@@ -59,7 +59,7 @@ struct StoredRun {
 struct StoredSubmission {
     std::int64_t id = 0;  // set by the store
     std::string folder;   // unique key: the record folder (as given, or the records-tree path for imports)
-    std::string origin;   // "reproduce" or "import"
+    std::string origin;   // "reproduce", "import" or "rerun"
     std::string name;
     std::string author;
     std::string github_id;
@@ -94,6 +94,10 @@ public:
     std::int64_t put_submission(const StoredSubmission& submission);
     // Inserts, or replaces by (submission, seed), one run with its metrics and findings. One transaction.
     std::int64_t put_run(std::int64_t submission_id, const StoredRun& run);
+    // The whole submission in one transaction: its fields and findings (as put_submission), every run in
+    // submission.runs (as put_run), and the removal of stored runs whose seed is no longer there. What an idempotent
+    // import needs: a re-import leaves exactly what the folder now holds, and a crash leaves the previous state.
+    std::int64_t put_submission_with_runs(const StoredSubmission& submission);
     // Removes a submission with its runs, metrics and findings (cascade). One transaction. An unknown id throws.
     void remove_submission(std::int64_t submission_id);
 

@@ -30,26 +30,26 @@ struct RecordFinding {
 
 // Every kind a folder reader can report, for documentation and tests.
 inline constexpr const char* record_finding_kinds[] = {
-    "missing_file",        // F: README.md, submission*.json, logs or a non-empty train_gpt.py is missing (section 9)
-    "requirements",        // F: third-party imports and no requirements.txt (section 9, A7)
-    "headline_unbacked",   // S6: the JSON headline is neither the logs' mean, nor any seed's score, nor any metric
-    "headline_not_mean",   // S6: the JSON headline is the best seed or another family, not the mean of the seeds
-    "mean_mismatch",       // S6: the JSON headline is not the mean of the JSON's own per-seed values
-    "seed_value_mismatch", // S6: a JSON per-seed value differs from that seed's log
-    "seed_mismatch",       // S5: the seed in a log's name differs from the seed printed inside it
-    "seed_without_log",    // S5: a seed the JSON reports has no log
-    "duplicate_log",       // S5: two logs with identical content (counted once)
-    "runs_appended",       // S5: several runs appended in one log (the last is used)
-    "too_few_seeds",       // S1: fewer than 3 seeds with evidence
-    "over_cap",            // A1: a log's compressed total is over 16,000,000 bytes
-    "model_only_bytes",    // A5: the JSON bytes_total is the model alone (code not counted)
-    "bytes_disagree",      // A9: the JSON bytes are not what the logs print
-    "train_over_cap",      // T1: a log's training stop time is over 600 s (record track)
-    "eval_over_cap",       // E1: a log's total_eval_time is over 600 s
-    "tokens_per_byte",     // K6: val_bpb*ln2/val_loss is off the tokenizer's constant
-    "val_tokens",          // D5: the validation token count is not the full split of the tokenizer
-    "json_note",           // the JSON reader's notes (competing headlines, ignored values)
-    "log_note",            // the log reader's notes (compat alias, failed TTT, suspicious labels)
+    "missing_file",         // F: README.md, submission*.json, logs or a non-empty train_gpt.py is missing (section 9)
+    "requirements",         // F: third-party imports and no requirements.txt (section 9, A7)
+    "headline_unbacked",    // S6: the JSON headline is neither the logs' mean, nor any seed's score, nor any metric
+    "headline_not_mean",    // S6: the JSON headline is the best seed or another family, not the mean of the seeds
+    "mean_mismatch",        // S6: the JSON headline is not the mean of the JSON's own per-seed values
+    "seed_value_mismatch",  // S6: a JSON per-seed value differs from that seed's log
+    "seed_mismatch",        // S5: the seed in a log's name differs from the seed printed inside it
+    "seed_without_log",     // S5: a seed the JSON reports has no log
+    "duplicate_log",        // S5: two logs with identical content (counted once)
+    "runs_appended",        // S5: several runs appended in one log (the last is used)
+    "too_few_seeds",        // S1: fewer than 3 seeds with evidence
+    "over_cap",             // A1: a log's compressed total is over 16,000,000 bytes
+    "model_only_bytes",     // A5: the JSON bytes_total is the model alone (code not counted)
+    "bytes_disagree",       // A9: the JSON bytes are not what the logs print
+    "train_over_cap",       // T1: a log's training stop time is over 600 s (record track)
+    "eval_over_cap",        // E1: a log's total_eval_time is over 600 s
+    "tokens_per_byte",      // K6: val_bpb*ln2/val_loss is off the tokenizer's constant
+    "val_tokens",           // D5: the validation token count is not the full split of the tokenizer
+    "json_note",            // the JSON reader's notes (competing headlines, ignored values)
+    "log_note",             // the log reader's notes (compat alias, failed TTT, suspicious labels)
 };
 
 // One log file of the folder.
@@ -71,9 +71,9 @@ struct FolderSeed {
     int json = -1;                     // index into submission->seeds, -1 when the JSON does not list it
     // The seed's score: the log's headline family when there is a log, else the JSON's per-seed value.
     double val_bpb = 0.0;
-    double val_loss = 0.0;  // NaN when unknown
-    std::string family;     // the log family ("final_int6_sliding_window", ...) or "json"
-    std::string from;       // "path:line" or "submission.json:key"
+    double val_loss = 0.0;                    // NaN when unknown
+    std::string family;                       // the log family ("final_int6_sliding_window", ...) or "json"
+    std::string from;                         // "path:line" or "submission.json:key"
     std::optional<std::int64_t> total_bytes;  // the log's compressed total, else the JSON's per-seed artifact bytes
     std::optional<double> train_time_ms;
     std::optional<double> eval_time_s;
@@ -87,7 +87,7 @@ struct CodeFile {
 struct RecordFolderFacts {
     std::string folder;  // as given
     std::string name;    // the folder's own name
-    std::string track;   // from the parent folder ("track_10min_16mb"), else the JSON's track key, else ""
+    std::string track;   // the parent folder ("track_10min_16mb"), else "track_" + the JSON's track key, else ""
     std::string date;    // the JSON date, else the folder's YYYY-MM-DD prefix, else ""
     std::optional<SubmissionFile> submission;
     std::vector<std::string> files;  // every regular file, relative, sorted
