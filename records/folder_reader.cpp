@@ -606,10 +606,14 @@ void check_seeds(const RecordFolderFacts& facts, FindingList& found) {
                       (other.empty() ? "" : " (the JSON value is the log's " + other + ")"),
                   seed.from);
     }
-    if (facts.seed_count < 3) {
+    // Evidence is a log: seeds the JSON alone reports do not count towards the three.
+    const auto logged = std::count_if(facts.seeds.begin(), facts.seeds.end(), [](const FolderSeed& seed) {
+        return seed.log >= 0 && !std::isnan(seed.val_bpb);
+    });
+    if (logged < 3) {
         found.add("too_few_seeds", "S1", is_record_track(facts.track) ? "warn" : "info",
-                  std::to_string(facts.seed_count) + " seed" + (facts.seed_count == 1 ? "" : "s") +
-                      " with a score; records need at least 3 from one config");
+                  std::to_string(logged) + " seed" + (logged == 1 ? "" : "s") +
+                      " with a scored log; records need at least 3 from one config");
     }
 }
 
