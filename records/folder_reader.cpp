@@ -617,6 +617,28 @@ void check_seeds(const RecordFolderFacts& facts, FindingList& found) {
     }
 }
 
+// S2: every seed from one config. The logs of one script print the same code size and the same planned step count;
+// a seed whose log differs in either ran something else.
+void check_one_config(const RecordFolderFacts& facts, FindingList& found) {
+    auto compare = [&](const char* what, auto value_of) {
+        const FolderLog* first = nullptr;
+        for (const FolderLog& log : facts.logs) {
+            if (!log.duplicate_of.empty() || !value_of(log)) continue;
+            if (!first) {
+                first = &log;
+            } else if (*value_of(log) != *value_of(*first)) {
+                found.add("config_mismatch", "S2", "warn",
+                          log.path + " prints " + what + " " + std::to_string(*value_of(log)) + ", " + first->path +
+                              " " + std::to_string(*value_of(*first)) + ": the seeds may not come from one config",
+                          log.path);
+                return;
+            }
+        }
+    };
+    compare("code size", [](const FolderLog& log) { return log.facts.code_bytes; });
+    compare("planned steps", [](const FolderLog& log) { return log.facts.iterations; });
+}
+
 void check_bytes(const RecordFolderFacts& facts, FindingList& found) {
     std::vector<std::int64_t> totals, models;
     for (const FolderLog& log : facts.logs) {
@@ -791,6 +813,7 @@ RecordFolderFacts record_folder_read(const std::string& folder) {
     check_required_files(facts, found);
     check_headline(facts, found);
     check_seeds(facts, found);
+    check_one_config(facts, found);
     check_bytes(facts, found);
     check_times(facts, found);
     check_tokenizer(facts, found);

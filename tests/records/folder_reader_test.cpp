@@ -192,6 +192,13 @@ TEST(RecordFolderReader, TotalsOverTheCapAndModelOnlyJsonBytes) {
     EXPECT_EQ(model_only[0].rule, "A5");
     EXPECT_EQ(model_only[0].evidence, "submission.json:bytes_total");
     EXPECT_TRUE(contains(model_only[0].message, "16,055,285-16,058,423"));
+    // Its three logs print three different code sizes (78,737 / 78,724 / 78,742): not one script.
+    const auto config = of_kind(facts, "config_mismatch");
+    ASSERT_EQ(config.size(), 1u);
+    EXPECT_EQ(config[0].rule, "S2");
+    EXPECT_EQ(config[0].severity, "warn");
+    EXPECT_EQ(config[0].evidence, "logs/train_seed2024.txt");
+    EXPECT_TRUE(contains(config[0].message, "code size 78724"));
 }
 
 TEST(RecordFolderReader, JsonBytesThatNoLogPrints) {
