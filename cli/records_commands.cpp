@@ -308,7 +308,9 @@ void records_commands_register(CLI::App& app) {
     leaderboard_command->add_option("--as-of", leaderboard->as_of, "Only submissions dated up to YYYY-MM-DD");
     leaderboard_command->add_option("--db", leaderboard->db, "Results database")->capture_default_str();
     leaderboard_command->add_flag("--json", leaderboard->json, "Print JSON");
-    leaderboard_command->callback([leaderboard] {
+    leaderboard_command->require_subcommand(0, 1);
+    leaderboard_command->callback([leaderboard, leaderboard_command] {
+        if (leaderboard_command->got_subcommand("import")) return;  // `pgolf leaderboard import` (check_commands)
         const Store store = Store::open(leaderboard->db, 10.0, false);
         const Frontier frontier = leaderboard_frontier(store, leaderboard->track, leaderboard->as_of);
         if (leaderboard->json) {
