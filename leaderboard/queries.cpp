@@ -44,7 +44,7 @@ std::optional<SubmissionSummary> leaderboard_best(const Store& store, const std:
                                                   std::int64_t exclude_id) {
     std::optional<SubmissionSummary> best;
     for (const StoredSubmission& submission : store.list_submissions(track)) {
-        if (submission.id == exclude_id) continue;
+        if (submission.id == exclude_id || submission.origin == "rerun") continue;
         SubmissionSummary summary = leaderboard_summarize(submission);
         if (summary.failed || summary.bpb.empty()) continue;
         if (!best || summary.bpb_summary.mean < best->bpb_summary.mean) best = std::move(summary);
@@ -60,6 +60,11 @@ Frontier leaderboard_frontier(const Store& store, const std::string& track, cons
         // Dates compare as text: ISO 8601 sorts chronologically, and "2026-04-28" ≤ "2026-04-28T12:00".
         if (!as_of.empty() && submission.date.substr(0, as_of.size()) > as_of) continue;
         SubmissionSummary summary = leaderboard_summarize(submission);
+        // A re-run is evidence about another submission (COMPLIANCE.md S4), not an entry of its own.
+        if (submission.origin == "rerun") {
+            frontier.excluded.push_back({std::move(summary), "a re-run of another submission (pgolf rerun)"});
+            continue;
+        }
         if (summary.failed) {
             frontier.excluded.push_back({std::move(summary), "an audit or check failed"});
             continue;

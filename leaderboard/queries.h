@@ -26,7 +26,8 @@ struct SubmissionSummary {
 };
 SubmissionSummary leaderboard_summarize(const StoredSubmission& submission);
 
-// The lowest mean val_bpb among the track's submissions with scores that did not fail, other than exclude_id.
+// The lowest mean val_bpb among the track's submissions with scores that did not fail, other than exclude_id and
+// re-runs (origin "rerun": evidence about another submission, not an entry).
 std::optional<SubmissionSummary> leaderboard_best(const Store& store, const std::string& track,
                                                   std::int64_t exclude_id);
 

@@ -105,3 +105,26 @@ TEST(Queries, BestSkipsFailedAndOtherTracksAndTheSubmissionItself) {
 
 }  // namespace
 }  // namespace pgolf
+
+namespace pgolf {
+namespace {
+
+TEST(Queries, ReRunsAreEvidenceNotEntries) {
+    TemporaryFolder folder;
+    Store store = Store::open(folder.path("db"));
+    add_submission(store, "original", "2026-01-01", {1.200, 1.201, 1.202});
+    const std::int64_t rerun = add_submission(store, "original-rerun", "2026-01-02", {1.100, 1.101, 1.102});
+    StoredSubmission marked = *store.find_submission(rerun);
+    marked.origin = "rerun";
+    store.put_submission(marked);
+
+    const Frontier frontier = leaderboard_frontier(store, "smoke", "");
+    ASSERT_EQ(frontier.rows.size(), 1u);
+    EXPECT_EQ(frontier.rows[0].summary.submission.name, "original");
+    ASSERT_EQ(frontier.excluded.size(), 1u);
+    EXPECT_NE(frontier.excluded[0].reason.find("re-run"), std::string::npos);
+    EXPECT_EQ(leaderboard_best(store, "smoke", 0)->submission.name, "original");
+}
+
+}  // namespace
+}  // namespace pgolf
