@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/text_format.h"
 #include "leaderboard/importer.h"
 #include "leaderboard/queries.h"
 #include "leaderboard/store.h"
@@ -17,23 +18,9 @@ namespace pgolf {
 
 namespace {
 
-std::string format_fixed(double value, int decimals) {
-    if (!std::isfinite(value)) return "-";
-    std::ostringstream out;
-    out.setf(std::ios::fixed);
-    out.precision(decimals);
-    out << value;
-    return out.str();
-}
-
-std::string format_bytes(std::int64_t value) {
-    const bool negative = value < 0;
-    std::string digits = std::to_string(negative ? -value : value), out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return (negative ? "-" : "") + out;
+// "-" for an unknown value (NaN) in the report's table.
+std::string format_or_dash(double value, int decimals) {
+    return std::isfinite(value) ? format_fixed(value, decimals) : "-";
 }
 
 // A6: the logs' totals count the code the script measured; every shipped code file runs, so each total is
@@ -49,9 +36,9 @@ void check_cap_with_all_code(CheckReport& report) {
         if (recomputed > record_artifact_cap_bytes && *log.facts.total_bytes <= record_artifact_cap_bytes) {
             report.findings.push_back(
                 {"code_not_counted", "A6", "fail",
-                 log.path + " counts " + format_bytes(*log.facts.code_bytes) + " code bytes; the folder ships " +
-                     format_bytes(facts.code_bytes) + " bytes of code (" + std::to_string(facts.code_files.size()) +
-                     " files), which makes the total " + format_bytes(recomputed) + ", over the 16,000,000 cap",
+                 log.path + " counts " + format_count(*log.facts.code_bytes) + " code bytes; the folder ships " +
+                     format_count(facts.code_bytes) + " bytes of code (" + std::to_string(facts.code_files.size()) +
+                     " files), which makes the total " + format_count(recomputed) + ", over the 16,000,000 cap",
                  log.path + ":" + std::to_string(log.facts.total_bytes_line)});
         }
     }
@@ -122,8 +109,8 @@ void check_significance(CheckReport& report, const CheckOptions& options) {
         const bool record_track = report.facts.track.find("non") == std::string::npos;
         report.findings.push_back({"not_significant", "P1", record_track ? "warn" : "info",
                                    "not significantly better than " + result.against_name + " (mean " +
-                                       format_fixed(result.against_mean_bpb, 5) + "): Welch on bpb p = " +
-                                       format_fixed(gate.p, 4) + ", the progression gate needs p < 0.25",
+                                       format_or_dash(result.against_mean_bpb, 5) + "): Welch on bpb p = " +
+                                       format_or_dash(gate.p, 4) + ", the progression gate needs p < 0.25",
                                    ""});
     }
     report.significance = result;
@@ -179,42 +166,56 @@ std::string check_report_text(const CheckReport& report) {
     out << "files: " << facts.files.size() << " (" << logs << " log" << (logs == 1 ? "" : "s") << ", "
         << (facts.submission ? std::filesystem::path(facts.submission->path).filename().string() : "no JSON")
         << "); code: " << facts.code_files.size() << " file" << (facts.code_files.size() == 1 ? "" : "s") << ", "
-        << format_bytes(facts.code_bytes) << " bytes\n\n";
+        << format_count(facts.code_bytes) << " bytes\n\n";
 
     out << "seed        val_bpb     val_loss  family                           total bytes  train s   eval s  from\n";
+    bool any_from_json = false;
     for (const FolderSeed& seed : facts.seeds) {
-        char line[512];
-        std::snprintf(line, sizeof line, "%-8s %10s %12s  %-30s %13s %8s %8s  %s\n",
-                      seed.seed ? std::to_string(*seed.seed).c_str() : "?", format_fixed(seed.val_bpb, 8).c_str(),
-                      format_fixed(seed.val_loss, 8).c_str(), seed.family.empty() ? "-" : seed.family.c_str(),
-                      seed.total_bytes ? format_bytes(*seed.total_bytes).c_str() : "-",
-                      seed.train_time_ms ? format_fixed(*seed.train_time_ms / 1e3, 1).c_str() : "-",
-                      seed.eval_time_s ? format_fixed(*seed.eval_time_s, 1).c_str() : "-",
-                      seed.from.empty() ? "-" : seed.from.c_str());
+        auto marked = [&](const std::string& value, const char* field) {
+            const bool json = std::find(seed.from_json.begin(), seed.from_json.end(), field) != seed.from_json.end();
+            any_from_json = any_from_json || json;
+            return value + (json ? "*" : "");
+        };
+        std::string family = seed.family.empty() ? "-" : seed.family;
+        // A roundtrip-named line printed after final_eval_mode:sliding_window is the sliding score.
+        if (!seed.eval_mode.empty() && family.find(seed.eval_mode) == std::string::npos &&
+            family.find("sliding") == std::string::npos) {
+            family += " (" + seed.eval_mode + ")";
+        }
+        char line[640];
+        std::snprintf(
+            line, sizeof line, "%-8s %10s %12s  %-30s %13s %8s %8s  %s\n",
+            seed.seed ? std::to_string(*seed.seed).c_str() : "?", format_or_dash(seed.val_bpb, 8).c_str(),
+            format_or_dash(seed.val_loss, 8).c_str(), family.c_str(),
+            seed.total_bytes ? marked(format_count(*seed.total_bytes), "total_bytes").c_str() : "-",
+            seed.train_time_ms ? marked(format_or_dash(*seed.train_time_ms / 1e3, 1), "train_time").c_str() : "-",
+            seed.eval_time_s ? marked(format_or_dash(*seed.eval_time_s, 1), "eval_time").c_str() : "-",
+            seed.from.empty() ? "-" : seed.from.c_str());
         out << line;
     }
-    out << "mean " << format_fixed(facts.mean_bpb, 8) << " ± " << format_fixed(facts.std_bpb, 8) << " bpb over "
+    if (any_from_json) out << "* from the JSON: no log prints it\n";
+    out << "mean " << format_or_dash(facts.mean_bpb, 8) << " ± " << format_or_dash(facts.std_bpb, 8) << " bpb over "
         << facts.seed_count << " seed" << (facts.seed_count == 1 ? "" : "s");
     if (facts.submission && facts.submission->val_bpb.value) {
-        out << "; the JSON says " << format_fixed(*facts.submission->val_bpb.value, 8) << " ("
+        out << "; the JSON says " << format_or_dash(*facts.submission->val_bpb.value, 8) << " ("
             << facts.submission->val_bpb.from.key << ")";
     }
     out << "\n";
     if (report.largest_total_bytes) {
-        out << "largest total " << format_bytes(*report.largest_total_bytes) << " bytes (margin "
-            << format_bytes(record_artifact_cap_bytes - *report.largest_total_bytes) << ")\n";
+        out << "largest total " << format_count(*report.largest_total_bytes) << " bytes (margin "
+            << format_count(record_artifact_cap_bytes - *report.largest_total_bytes) << ")\n";
     }
     if (report.significance) {
         const CheckSignificance& s = *report.significance;
         out << "significance against #" << s.against_id << " " << s.against_name << " (mean "
-            << format_fixed(s.against_mean_bpb, 8) << ", " << s.against_seeds << " seeds): ";
+            << format_or_dash(s.against_mean_bpb, 8) << ", " << s.against_seeds << " seeds): ";
         if (s.tests) {
-            out << "welch_bpb p=" << format_fixed(s.tests->welch_bpb.p, 4)
-                << " (gate, p < 0.25); welch_nats p=" << format_fixed(s.tests->welch_nats.p, 4)
-                << ", one_sample_nats p=" << format_fixed(s.tests->one_sample_nats.p, 4)
+            out << "welch_bpb p=" << format_or_dash(s.tests->welch_bpb.p, 4)
+                << " (gate, p < 0.25); welch_nats p=" << format_or_dash(s.tests->welch_nats.p, 4)
+                << ", one_sample_nats p=" << format_or_dash(s.tests->one_sample_nats.p, 4)
                 << " (README rule, 0.005 nats, p < 0.01)";
         } else {
-            out << "welch_bpb p=" << format_fixed(s.welch_bpb->p, 4) << " (gate, p < 0.25)";
+            out << "welch_bpb p=" << format_or_dash(s.welch_bpb->p, 4) << " (gate, p < 0.25)";
         }
         out << (s.passes ? " — passes\n" : " — does not pass\n");
     } else {
@@ -255,11 +256,13 @@ nlohmann::ordered_json check_report_json(const CheckReport& report) {
                          {"val_bpb", number(seed.val_bpb)},
                          {"val_loss", number(seed.val_loss)},
                          {"family", seed.family},
+                         {"eval_mode", seed.eval_mode},
                          {"from", seed.from},
                          {"total_bytes", seed.total_bytes ? Json(*seed.total_bytes) : Json(nullptr)},
                          {"train_time_ms", seed.train_time_ms ? Json(*seed.train_time_ms) : Json(nullptr)},
                          {"eval_time_s", seed.eval_time_s ? Json(*seed.eval_time_s) : Json(nullptr)},
-                         {"log", seed.log >= 0 ? Json(facts.logs[seed.log].path) : Json(nullptr)}});
+                         {"log", seed.log >= 0 ? Json(facts.logs[seed.log].path) : Json(nullptr)},
+                         {"from_json", seed.from_json}});
     }
     Json logs = Json::array();
     for (const FolderLog& log : facts.logs) {

@@ -15,6 +15,7 @@
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/text_format.h"
 
 namespace pgolf {
 
@@ -96,31 +97,16 @@ int decimals_of(double value) {
 // trailing zeros cannot be seen; real records write 4 or more decimals).
 int precision_of(double value) { return std::max(decimals_of(value), 3); }
 
-// Whether a written value is reference rounded to the digits it was written with (and a hair of float slack).
+// Whether a written value is reference rounded or truncated to the digits it was written with. Authors round or
+// truncate (10L_Int5MLP writes the mean 1.1427666 as 1.14276), so anything under one unit of the last decimal matches.
 bool matches_written(double written, double reference) {
-    const double tolerance = 0.5 * std::pow(10.0, -precision_of(written)) + 1e-9;
-    return std::fabs(written - reference) <= tolerance;
-}
-
-std::string format_number(double value, int decimals = 8) {
-    std::ostringstream out;
-    out.setf(std::ios::fixed);
-    out.precision(decimals);
-    out << value;
-    return out.str();
-}
-
-std::string format_bytes(std::int64_t value) {
-    std::string digits = std::to_string(value), out;
-    for (std::size_t i = 0; i < digits.size(); ++i) {
-        if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
-        out += digits[i];
-    }
-    return out;
+    const double tolerance = std::pow(10.0, -precision_of(written)) + 1e-9;
+    return std::fabs(written - reference) < tolerance;
 }
 
 // Seed from a log's file name: "seed42", "seed_42", "seed-42", "s42" after a separator or at the start, or a stem
-// "train_42" / "log_42" / "run_42" / "42". Nothing else (dates and step counts are not seeds).
+// "train_42" / "train42" / "log_42" / "run_42" / "42" (04-13's logs are train0.txt, train1.txt, ...). Nothing else
+// (dates and step counts are not seeds).
 std::optional<std::int64_t> seed_from_file_name(const std::string& file_name) {
     const std::string stem = lower(std::filesystem::path(file_name).stem().string());
     auto digits_at = [&](std::size_t i) -> std::optional<std::int64_t> {
@@ -141,7 +127,7 @@ std::optional<std::int64_t> seed_from_file_name(const std::string& file_name) {
             if (auto seed = digits_at(i + 1)) return seed;
         }
     }
-    for (const char* prefix : {"train_", "log_", "run_", ""}) {
+    for (const char* prefix : {"train_", "log_", "run_", "train", "log", "run", ""}) {
         const std::string p = prefix;
         if (stem.compare(0, p.size(), p) != 0) continue;
         const std::string rest = stem.substr(p.size());
@@ -387,9 +373,35 @@ void join_seeds(RecordFolderFacts& facts, FindingList& found) {
             if (seed.json < 0) seed.json = static_cast<int>(j);
         }
     }
+    // A log that names no seed anywhere is the JSON's seed whose per-seed value it prints, when exactly one JSON-only
+    // seed has that value (04-13: train0.txt ... with seed_results keyed "0" ...); otherwise it stays a seed of its
+    // own.
+    std::vector<FolderSeed> still_unseeded;
+    for (FolderSeed& orphan : unseeded) {
+        FolderLog& log = facts.logs[orphan.log];
+        const LogMetric* metric = log_headline_metric(log.facts);
+        FolderSeed* match = nullptr;
+        int matches = 0;
+        for (auto& [value, seed] : seeds) {
+            if (metric == nullptr || seed.log >= 0 || seed.json < 0) continue;
+            const auto& written = facts.submission->seeds[seed.json].val_bpb.value;
+            if (written && matches_written(*written, metric->val_bpb)) {
+                match = &seed;
+                ++matches;
+            }
+        }
+        if (matches == 1) {
+            match->log = orphan.log;
+            log.seed = match->seed;
+            log.seed_from = std::filesystem::path(facts.submission->path).filename().string() + ":" +
+                            facts.submission->seeds[match->json].val_bpb.from.key + " (matched by value)";
+        } else {
+            still_unseeded.push_back(orphan);
+        }
+    }
     facts.seeds.clear();
     for (auto& [value, seed] : seeds) facts.seeds.push_back(seed);
-    for (auto& seed : unseeded) facts.seeds.push_back(seed);
+    for (auto& seed : still_unseeded) facts.seeds.push_back(seed);
 
     for (FolderSeed& seed : facts.seeds) {
         seed.val_bpb = nan_value;
@@ -400,11 +412,14 @@ void join_seeds(RecordFolderFacts& facts, FindingList& found) {
                 seed.val_bpb = metric->val_bpb;
                 seed.val_loss = metric->val_loss;
                 seed.family = metric->family;
+                seed.eval_mode = metric->eval_mode;
                 seed.from = at_line(log.path, metric->line);
+                if (!log.facts.total_eval_time_s && metric->eval_time_ms)
+                    seed.eval_time_s = *metric->eval_time_ms / 1e3;
             }
             if (log.facts.total_bytes) seed.total_bytes = log.facts.total_bytes;
             seed.train_time_ms = log.facts.train_time_ms;
-            seed.eval_time_s = log.facts.total_eval_time_s;
+            if (log.facts.total_eval_time_s) seed.eval_time_s = log.facts.total_eval_time_s;
         }
         if (seed.json >= 0) {
             const SubmissionSeed& entry = facts.submission->seeds[seed.json];
@@ -415,9 +430,18 @@ void join_seeds(RecordFolderFacts& facts, FindingList& found) {
                 seed.from =
                     std::filesystem::path(entry.val_bpb.from.file).filename().string() + ":" + entry.val_bpb.from.key;
             }
-            if (!seed.total_bytes && entry.artifact_bytes.value) seed.total_bytes = entry.artifact_bytes.value;
-            if (!seed.train_time_ms && entry.train_time_s.value) seed.train_time_ms = *entry.train_time_s.value * 1e3;
-            if (!seed.eval_time_s && entry.eval_time_s.value) seed.eval_time_s = entry.eval_time_s.value;
+            if (!seed.total_bytes && entry.artifact_bytes.value) {
+                seed.total_bytes = entry.artifact_bytes.value;
+                seed.from_json.push_back("total_bytes");
+            }
+            if (!seed.train_time_ms && entry.train_time_s.value) {
+                seed.train_time_ms = *entry.train_time_s.value * 1e3;
+                seed.from_json.push_back("train_time");
+            }
+            if (!seed.eval_time_s && entry.eval_time_s.value) {
+                seed.eval_time_s = entry.eval_time_s.value;
+                seed.from_json.push_back("eval_time");
+            }
         }
     }
 }
@@ -498,8 +522,8 @@ void check_headline(const RecordFolderFacts& facts, FindingList& found) {
         if (!matches_written(headline, mean)) {
             const double best = *std::min_element(json_values.begin(), json_values.end());
             found.add("mean_mismatch", "S6", "warn",
-                      "the headline " + format_number(headline, precision_of(headline)) + " is not the mean " +
-                          format_number(mean) + " of the JSON's " + std::to_string(json_values.size()) +
+                      "the headline " + format_fixed(headline, precision_of(headline)) + " is not the mean " +
+                          format_fixed(mean, 8) + " of the JSON's " + std::to_string(json_values.size()) +
                           " per-seed values" + (matches_written(headline, best) ? " (it is the best seed)" : ""),
                       key_evidence);
         }
@@ -510,7 +534,19 @@ void check_headline(const RecordFolderFacts& facts, FindingList& found) {
     for (const FolderSeed& seed : facts.seeds) {
         if (seed.log >= 0 && !std::isnan(seed.val_bpb) && seed.family != "json") backed.push_back(&seed);
     }
-    if (backed.empty()) return;  // no log at all is a missing file; logs without a final line are noted below
+    if (backed.empty()) {
+        // No log at all is a missing file; logs that print no final score back nothing (DGAttention's JSON headline is
+        // an in-training validation line).
+        const bool any_log = std::any_of(facts.logs.begin(), facts.logs.end(),
+                                         [](const FolderLog& log) { return log.duplicate_of.empty(); });
+        if (any_log) {
+            found.add("headline_unbacked", "S6", "fail",
+                      "the headline " + format_fixed(headline, precision_of(headline)) +
+                          " is not backed by the logs: none of them prints a final score",
+                      key_evidence);
+        }
+        return;
+    }
     double sum = 0.0;
     for (const FolderSeed* seed : backed) sum += seed->val_bpb;
     const double log_mean = sum / static_cast<double>(backed.size());
@@ -521,9 +557,9 @@ void check_headline(const RecordFolderFacts& facts, FindingList& found) {
                                           [&](const FolderSeed* other) { return other->val_bpb >= seed->val_bpb; });
             if (backed.size() == 1) return;
             found.add("headline_not_mean", "S6", "warn",
-                      "the headline " + format_number(headline, precision_of(headline)) + " is " +
+                      "the headline " + format_fixed(headline, precision_of(headline)) + " is " +
                           (best ? "the best seed's score" : "one seed's score") + ", not the mean " +
-                          format_number(log_mean) + " of the " + std::to_string(backed.size()) + " logged seeds",
+                          format_fixed(log_mean, 8) + " of the " + std::to_string(backed.size()) + " logged seeds",
                       seed->from);
             return;
         }
@@ -544,16 +580,16 @@ void check_headline(const RecordFolderFacts& facts, FindingList& found) {
             std::any_of(values.begin(), values.end(), [&](double x) { return matches_written(headline, x); });
         if (is_mean || is_one) {
             found.add("headline_not_mean", "S6", "warn",
-                      "the headline " + format_number(headline, precision_of(headline)) + " is the " + family +
+                      "the headline " + format_fixed(headline, precision_of(headline)) + " is the " + family +
                           (is_mean ? " mean" : " score of one log") + ", not the scored family (" +
-                          backed.front()->family + ", mean " + format_number(log_mean) + ")",
+                          backed.front()->family + ", mean " + format_fixed(log_mean, 8) + ")",
                       key_evidence);
             return;
         }
     }
     found.add("headline_unbacked", "S6", "fail",
-              "the headline " + format_number(headline, precision_of(headline)) +
-                  " is not backed by the logs: their mean is " + format_number(log_mean) + " over " +
+              "the headline " + format_fixed(headline, precision_of(headline)) +
+                  " is not backed by the logs: their mean is " + format_fixed(log_mean, 8) + " over " +
                   std::to_string(backed.size()) + " seeds and no seed or metric family gives it",
               key_evidence);
 }
@@ -601,8 +637,8 @@ void check_seeds(const RecordFolderFacts& facts, FindingList& found) {
         }
         found.add("seed_value_mismatch", "S6", other.empty() ? "warn" : "info",
                   "seed " + entry.label + ": the JSON says " +
-                      format_number(*entry.val_bpb.value, precision_of(*entry.val_bpb.value)) + ", its log's " +
-                      seed.family + " is " + format_number(seed.val_bpb) +
+                      format_fixed(*entry.val_bpb.value, precision_of(*entry.val_bpb.value)) + ", its log's " +
+                      seed.family + " is " + format_fixed(seed.val_bpb, 8) +
                       (other.empty() ? "" : " (the JSON value is the log's " + other + ")"),
                   seed.from);
     }
@@ -647,9 +683,9 @@ void check_bytes(const RecordFolderFacts& facts, FindingList& found) {
             totals.push_back(*log.facts.total_bytes);
             if (*log.facts.total_bytes > record_artifact_cap_bytes) {
                 found.add("over_cap", "A1", "fail",
-                          log.path + " prints a compressed total of " + format_bytes(*log.facts.total_bytes) +
+                          log.path + " prints a compressed total of " + format_count(*log.facts.total_bytes) +
                               " bytes, over the 16,000,000 cap by " +
-                              format_bytes(*log.facts.total_bytes - record_artifact_cap_bytes),
+                              format_count(*log.facts.total_bytes - record_artifact_cap_bytes),
                           at_line(log.path, log.facts.total_bytes_line));
             }
         }
@@ -663,7 +699,7 @@ void check_bytes(const RecordFolderFacts& facts, FindingList& found) {
         for (const SubmissionSeed& seed : facts.submission->seeds) {
             if (seed.artifact_bytes.value && *seed.artifact_bytes.value > record_artifact_cap_bytes) {
                 found.add("over_cap", "A1", "fail",
-                          "seed " + seed.label + " reports " + format_bytes(*seed.artifact_bytes.value) +
+                          "seed " + seed.label + " reports " + format_count(*seed.artifact_bytes.value) +
                               " artifact bytes, over the 16,000,000 cap",
                           std::filesystem::path(seed.artifact_bytes.from.file).filename().string() + ":" +
                               seed.artifact_bytes.from.key);
@@ -688,16 +724,16 @@ void check_bytes(const RecordFolderFacts& facts, FindingList& found) {
     if (matches(totals)) return;
     const std::int64_t low = *std::min_element(totals.begin(), totals.end());
     const std::int64_t high = *std::max_element(totals.begin(), totals.end());
-    const std::string range = format_bytes(low) + (low == high ? "" : "-" + format_bytes(high));
+    const std::string range = format_count(low) + (low == high ? "" : "-" + format_count(high));
     if (matches(models)) {
         found.add("model_only_bytes", "A5", high > record_artifact_cap_bytes ? "fail" : "warn",
-                  "the JSON's bytes " + format_bytes(claimed) + " count the model only; with the code the logs print " +
+                  "the JSON's bytes " + format_count(claimed) + " count the model only; with the code the logs print " +
                       range + " bytes",
                   evidence);
         return;
     }
     found.add("bytes_disagree", "A9", "info",
-              "the JSON's bytes " + format_bytes(claimed) + " are none of the logs' totals (" + range +
+              "the JSON's bytes " + format_count(claimed) + " are none of the logs' totals (" + range +
                   ") nor their mean or maximum",
               evidence);
 }
@@ -708,18 +744,29 @@ void check_times(const RecordFolderFacts& facts, FindingList& found) {
         if (!log.duplicate_of.empty()) continue;
         const LogFacts& f = log.facts;
         if (f.train_time_ms) {
-            const double tolerance = f.step_avg_ms.value_or(0.0);
+            // The loop stops at the first step boundary past the cap, and the timer adds its synchronize overhead
+            // (COMPLIANCE.md T2; merged records log up to 600,137 ms).
+            const double tolerance = f.step_avg_ms.value_or(0.0) + record_train_overhead_ms;
             if (*f.train_time_ms > record_train_cap_ms + tolerance) {
                 found.add("train_over_cap", "T1", "fail",
-                          log.path + " trained " + format_number(*f.train_time_ms, 0) +
-                              " ms, over 600,000 ms by more than one step (" + format_number(tolerance, 1) + " ms)",
+                          log.path + " trained " + format_fixed(*f.train_time_ms, 0) +
+                              " ms, over 600,000 ms by more than one step and the timer's overhead (" +
+                              format_fixed(tolerance, 1) + " ms)",
                           log.path);
             }
         }
+        // The timed evaluation: total_eval_time when the log prints it, else the scored line's own eval_time.
+        const LogMetric* headline = log_headline_metric(f);
         if (f.total_eval_time_s && *f.total_eval_time_s > record_eval_cap_s) {
             found.add("eval_over_cap", "E1", "fail",
-                      log.path + " evaluated for " + format_number(*f.total_eval_time_s, 1) + " s, over 600 s",
+                      log.path + " evaluated for " + format_fixed(*f.total_eval_time_s, 1) + " s, over 600 s",
                       log.path);
+        } else if (!f.total_eval_time_s && headline && headline->eval_time_ms &&
+                   *headline->eval_time_ms > record_eval_cap_s * 1e3) {
+            found.add("eval_over_cap", "E1", "fail",
+                      log.path + ": the " + headline->family + " evaluation took " +
+                          format_fixed(*headline->eval_time_ms / 1e3, 1) + " s, over 600 s",
+                      at_line(log.path, headline->line));
         }
     }
 }
@@ -736,8 +783,8 @@ void check_tokenizer(const RecordFolderFacts& facts, FindingList& found) {
             if (constant) {
                 if (std::fabs(ratio / *constant - 1.0) > relative_tolerance) {
                     found.add("tokens_per_byte", "K6", "warn",
-                              log.path + ": val_bpb*ln2/val_loss = " + format_number(ratio, 5) + ", not the " +
-                                  facts.tokenizer + " constant " + format_number(*constant, 5),
+                              log.path + ": val_bpb*ln2/val_loss = " + format_fixed(ratio, 5) + ", not the " +
+                                  facts.tokenizer + " constant " + format_fixed(*constant, 5),
                               evidence);
                 }
             } else {
@@ -747,7 +794,7 @@ void check_tokenizer(const RecordFolderFacts& facts, FindingList& found) {
                 }
                 if (!any) {
                     found.add("tokens_per_byte", "K6", "warn",
-                              log.path + ": val_bpb*ln2/val_loss = " + format_number(ratio, 5) +
+                              log.path + ": val_bpb*ln2/val_loss = " + format_fixed(ratio, 5) +
                                   " matches no known tokenizer's constant",
                               evidence);
                 }
@@ -757,8 +804,8 @@ void check_tokenizer(const RecordFolderFacts& facts, FindingList& found) {
         if (expected && log.facts.val_tokens &&
             std::fabs(static_cast<double>(*log.facts.val_tokens) / static_cast<double>(*expected) - 1.0) > 0.001) {
             found.add("val_tokens", "D5", "warn",
-                      log.path + " scores " + format_bytes(*log.facts.val_tokens) + " validation tokens; the full " +
-                          facts.tokenizer + " split is " + format_bytes(*expected),
+                      log.path + " scores " + format_count(*log.facts.val_tokens) + " validation tokens; the full " +
+                          facts.tokenizer + " split is " + format_count(*expected),
                       log.path);
         }
     }

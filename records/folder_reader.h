@@ -17,6 +17,9 @@ namespace pgolf {
 inline constexpr std::int64_t record_artifact_cap_bytes = 16'000'000;
 inline constexpr double record_train_cap_ms = 600'000.0;
 inline constexpr double record_eval_cap_s = 600.0;
+// What a log's training stop time may exceed the cap by beyond one step: the timer's synchronize overhead (#769 puts it
+// at 60-120 ms; merged records log up to 600,137 ms).
+inline constexpr double record_train_overhead_ms = 200.0;
 
 // A finding about a folder. kind names what was found (one of record_finding_kinds below), rule its COMPLIANCE.md id,
 // severity "info", "warn" or "fail"; evidence is "file:line" (or "file:key") of what backs it, "" when none.
@@ -71,12 +74,14 @@ struct FolderSeed {
     int json = -1;                     // index into submission->seeds, -1 when the JSON does not list it
     // The seed's score: the log's headline family when there is a log, else the JSON's per-seed value.
     double val_bpb = 0.0;
-    double val_loss = 0.0;                    // NaN when unknown
-    std::string family;                       // the log family ("final_int6_sliding_window", ...) or "json"
-    std::string from;                         // "path:line" or "submission.json:key"
+    double val_loss = 0.0;  // NaN when unknown
+    std::string family;     // the log family ("final_int6_sliding_window", ...) or "json"
+    std::string eval_mode;  // the log's final_eval_mode before the scored line ("sliding_window"), "" when none
+    std::string from;       // "path:line" or "submission.json:key"
     std::optional<std::int64_t> total_bytes;  // the log's compressed total, else the JSON's per-seed artifact bytes
     std::optional<double> train_time_ms;
-    std::optional<double> eval_time_s;
+    std::optional<double> eval_time_s;   // total_eval_time, else the scored line's eval_time, else the JSON's
+    std::vector<std::string> from_json;  // which of total_bytes, train_time, eval_time came from the JSON, not a log
 };
 
 struct CodeFile {

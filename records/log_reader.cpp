@@ -166,6 +166,7 @@ public:
     void line(string_view text, std::int64_t number) {
         line_ = number;
         text = strip_timestamp(trim_right(text));
+        text_ = text;
         if (!seen_content_ && !trim_left(text).empty()) {
             seen_content_ = true;
             facts_.has_embedded_source = looks_like_python(trim_left(text));
@@ -186,6 +187,10 @@ public:
         std::vector<const FamilyState*> ordered;
         for (const auto& [name, state] : families_) ordered.push_back(&state);
         auto chosen = [](const FamilyState* s) -> const LogMetric& { return s->has_exact ? s->exact : s->rounded; };
+        for (auto& [name, state] : families_) {
+            if (state.has_exact && state.has_rounded && !state.exact.eval_time_ms)
+                state.exact.eval_time_ms = state.rounded.eval_time_ms;
+        }
         std::stable_sort(ordered.begin(), ordered.end(),
                          [&](const FamilyState* a, const FamilyState* b) { return chosen(a).line < chosen(b).line; });
         for (const FamilyState* s : ordered) {
@@ -241,7 +246,7 @@ private:
     void record(const std::string& family, double loss, double bpb, bool exact) {
         FamilyState& s = families_[family];
         LogMetric& m = exact ? s.exact : s.rounded;
-        m = LogMetric{family, loss, bpb, line_, exact};
+        m = LogMetric{family, loss, bpb, line_, exact, eval_time_on_line(), eval_mode_};
         if (exact) {
             s.has_exact = true;
             ++s.exact_count;
@@ -249,6 +254,18 @@ private:
             s.has_rounded = true;
         }
         if (exact && family_kind(family) == Kind::sliding) last_sliding_exact_ = m;
+    }
+
+    // " eval_time:Nms" or " time:Nms" anywhere on the current metric line.
+    std::optional<double> eval_time_on_line() const {
+        for (const string_view key : {" eval_time:", " time:"}) {
+            const std::size_t at = text_.find(key);
+            if (at == string_view::npos) continue;
+            Cursor c(text_.substr(at + key.size()));
+            double ms = 0.0;
+            if (c.number(ms) && c.literal("ms")) return ms;
+        }
+        return std::nullopt;
     }
 
     // step:N/M … step_avg:X.XXms (baseline) or step:N/M loss:X t:Nms avg:X.Xms (Ciprian); never a metric.
@@ -397,7 +414,10 @@ private:
             if (c.optional_space() && c.number(seconds) && c.literal("s")) facts_.total_eval_time_s = seconds;
         } else if (c.literal("final_eval_mode:")) {
             const string_view mode = c.token_until(' ');
-            if (!mode.empty()) facts_.eval_mode = std::string(mode);
+            if (!mode.empty()) {
+                facts_.eval_mode = std::string(mode);
+                eval_mode_ = std::string(mode);
+            }
         } else if (c.literal("val_loader:")) {
             if (const auto tokens = find_keyed_integer(text, "tokens:")) facts_.val_tokens = *tokens;
         } else if (c.literal("val_tokens:")) {
@@ -427,9 +447,11 @@ private:
 
     LogFacts& facts_;
     std::int64_t line_ = 0;
+    string_view text_;  // the current line, timestamp stripped
     bool seen_content_ = false;
     std::map<std::string, FamilyState> families_;
     std::optional<LogMetric> last_sliding_exact_;
+    std::string eval_mode_;  // the last final_eval_mode: word
     std::string last_serialized_format_;
 };
 

@@ -18,6 +18,12 @@ struct LogMetric {
     double val_bpb = std::numeric_limits<double>::quiet_NaN();
     std::int64_t line = 0;  // 1-based line of the source line in the file
     bool exact = false;     // the values came from the full-precision "_exact" line
+    // The line's " eval_time:Nms" (or Ciprian's " time:Nms"); from the rounded line of the family when the exact line
+    // has none.
+    std::optional<double> eval_time_ms;
+    // The word of the last "final_eval_mode:" line before this one ("sliding_window"): a roundtrip-named line printed
+    // after it is that evaluation's score (RECORDS-FORMATS.md section 3). "" when none came before.
+    std::string eval_mode;
 };
 
 struct LogFacts {

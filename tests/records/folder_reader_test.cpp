@@ -303,6 +303,88 @@ TEST(RecordFolderReader, SeedsFromFileNamesAndLogsWithoutSeeds) {
     }
 }
 
+// The shapes the first run over real record folders got wrong (excerpts of their real lines).
+TEST(RecordFolderReader, LogsWithoutSeedsJoinTheJsonSeedWhoseValueTheyPrint) {
+    TemporaryFolder temporary;
+    const std::string folder = temporary.path("2026-04-13_VarLen");
+    write_file(folder + "/logs/first.txt",
+               "1776144156.999 quantized_ttt_phased val_loss:2.76951521 val_bpb:1.07216564 eval_time:500104ms\n");
+    write_file(folder + "/logs/second.txt",
+               "1776144157.999 quantized_ttt_phased val_loss:2.77101521 val_bpb:1.07280628 eval_time:499104ms\n");
+    write_file(folder + "/logs/train2.txt",
+               "1776144158.999 quantized_ttt_phased val_loss:2.77251521 val_bpb:1.07344692 eval_time:498104ms\n");
+    write_file(folder + "/submission.json",
+               R"({"val_bpb": 1.0728, "seed_results": {"0": {"val_bpb": 1.07216564}, "1": {"val_bpb": 1.07280628},)"
+               R"( "2": {"val_bpb": 1.07344692}}})");
+    const RecordFolderFacts facts = record_folder_read(folder);
+    ASSERT_EQ(facts.seeds.size(), 3u);  // three seeds, not three logs plus three JSON seeds
+    EXPECT_EQ(facts.seed_count, 3);
+    for (const FolderSeed& seed : facts.seeds) EXPECT_GE(seed.log, 0) << *seed.seed;
+    EXPECT_EQ(facts.logs[0].seed_from, "submission.json:seed_results.0.val_bpb (matched by value)");
+    EXPECT_EQ(facts.logs[2].seed_from, "logs/train2.txt (file name)");  // train2.txt names seed 2
+    EXPECT_TRUE(of_kind(facts, "seed_without_log").empty());
+    // Each seed's evaluation time is its scored line's eval_time.
+    EXPECT_DOUBLE_EQ(*facts.seeds[0].eval_time_s, 500.104);
+}
+
+TEST(RecordFolderReader, TruncatedHeadlineSlidingModeAndTheTimerOverhead) {
+    TemporaryFolder temporary;
+    const std::string folder = temporary.path("track_10min_16mb/2026-03-20_Truncated");
+    // 10L_Int5MLP: the mean 1.1427666 written as 1.14276 (truncated, not rounded).
+    const char* values[] = {"1.14271194", "1.14298416", "1.14260369"};
+    for (int i = 0; i < 3; ++i) {
+        write_file(folder + "/train_seed" + std::to_string(i + 1) + ".log",
+                   std::string("seed:") + std::to_string(i + 1) +
+                       "\nstep:13764/20000 train_loss:2.0 train_time:600000ms step_avg:43.60ms\n"
+                       "stopping_early: wallclock_cap train_time:600061ms step:13764/20000\n"
+                       "final_eval_mode:sliding_window stride:64 batch_seqs:32\n"
+                       "final_int8_zlib_roundtrip_exact val_loss:1.92950000 val_bpb:" +
+                       values[i] + "\n");
+    }
+    write_file(folder + "/submission.json", R"({"val_bpb": 1.14276})");
+    const RecordFolderFacts facts = record_folder_read(folder);
+    EXPECT_TRUE(of_kind(facts, "headline_unbacked").empty());
+    EXPECT_TRUE(of_kind(facts, "headline_not_mean").empty());
+    // 600,061 ms with 43.6 ms steps: within one step and the timer's overhead (LoRA_TTT's v0 log).
+    EXPECT_TRUE(of_kind(facts, "train_over_cap").empty());
+    ASSERT_EQ(facts.seeds.size(), 3u);
+    EXPECT_EQ(facts.seeds[0].family, "final_int8_zlib_roundtrip");
+    EXPECT_EQ(facts.seeds[0].eval_mode, "sliding_window");
+}
+
+TEST(RecordFolderReader, LogsWithoutAFinalScoreBackNoHeadline) {
+    TemporaryFolder temporary;
+    const std::string folder = temporary.path("2026-03-21_DGAttention");
+    // The JSON's 1.1898 is the in-training validation line, before quantization.
+    write_file(folder + "/train.log",
+               "step:2979/20000 val_loss:2.0089 val_bpb:1.1898 train_time:600055ms step_avg:201.43ms\n"
+               "Serialized model rdquant+zstd: 16580000 bytes\nTotal submission size: 16638468 bytes\n");
+    write_file(folder + "/submission.json", R"({"val_bpb": 1.1898})");
+    const RecordFolderFacts facts = record_folder_read(folder);
+    const auto found = of_kind(facts, "headline_unbacked");
+    ASSERT_EQ(found.size(), 1u);
+    EXPECT_TRUE(contains(found[0].message, "none of them prints a final score"));
+    EXPECT_EQ(of_kind(facts, "over_cap").size(), 1u);
+}
+
+TEST(RecordFolderReader, EvaluationOverTheCapFromTheScoredLineAndJsonValuesMarked) {
+    TemporaryFolder temporary;
+    const std::string folder = temporary.path("track_10min_16mb/2026-04-06_QK5");
+    write_file(folder + "/train_seed42.log",
+               "seed:42\nlegal_ttt_exact val_loss:2.79517119 val_bpb:1.08209788 eval_time:693430ms\n");
+    write_file(folder + "/submission.json",
+               R"({"val_bpb": 1.0821, "seeds": {"42": {"val_bpb": 1.08209788, "bytes_total": 15992546,)"
+               R"( "train_time_ms": 588035}}})");
+    const RecordFolderFacts facts = record_folder_read(folder);
+    const auto eval = of_kind(facts, "eval_over_cap");
+    ASSERT_EQ(eval.size(), 1u);
+    EXPECT_EQ(eval[0].evidence, "train_seed42.log:2");
+    EXPECT_TRUE(contains(eval[0].message, "693.4 s"));
+    ASSERT_EQ(facts.seeds.size(), 1u);
+    EXPECT_EQ(*facts.seeds[0].total_bytes, 15992546);
+    EXPECT_EQ(facts.seeds[0].from_json, (std::vector<std::string>{"total_bytes", "train_time"}));
+}
+
 TEST(RecordFolderReader, UnreadableInputIsOneLineError) {
     EXPECT_TRUE(contains(error_message([] { record_folder_read("/nonexistent/folder"); }), "not a record folder"));
     const std::string invalid = error_message(

@@ -112,6 +112,26 @@ TEST(LogReader, StrideFirstSlidingAndEvalModeAndMislabelledTotal) {
     EXPECT_EQ(f.total_bytes_label, "int8+zlib");
     EXPECT_EQ(f.model_bytes, 15210987);
     EXPECT_TRUE(has_note(f, "total labelled int8+zlib follows Serialized model int6+zstd"));
+    // The roundtrip before the eval-mode line is a roundtrip; the sliding family after it carries the mode, and its
+    // exact line (no eval_time of its own) takes the rounded line's 72004 ms.
+    EXPECT_EQ(find_metric(f, "final_int8_zlib_roundtrip")->eval_mode, "");
+    EXPECT_EQ(find_metric(f, "final_sliding_window_eval")->eval_mode, "sliding_window");
+    EXPECT_EQ(find_metric(f, "final_sliding_window_eval")->eval_time_ms, 72004.0);
+}
+
+TEST(LogReader, RoundtripNamedLineAfterSlidingEvalModeCarriesTheMode) {
+    // SlidingWindowEval (03-19): the sliding score is printed under the roundtrip name after the eval-mode line.
+    const LogFacts f = log_read_text(
+        "final_eval_mode:sliding_window stride:64 batch_seqs:1024\n"
+        "final_int8_zlib_roundtrip val_loss:2.0135 val_bpb:1.1925 eval_time:71201ms\n"
+        "final_int8_zlib_roundtrip_exact val_loss:2.01348383 val_bpb:1.19250007\n"
+        "final_ttt_lora val_loss:2.0153 val_bpb:1.1935 time:72361ms\n",
+        "train.log");
+    const LogMetric* roundtrip = find_metric(f, "final_int8_zlib_roundtrip");
+    ASSERT_NE(roundtrip, nullptr);
+    EXPECT_EQ(roundtrip->eval_mode, "sliding_window");
+    EXPECT_EQ(roundtrip->eval_time_ms, 71201.0);
+    EXPECT_EQ(find_metric(f, "final_ttt_lora")->eval_time_ms, 72361.0);  // Ciprian's " time:" form
 }
 
 TEST(LogReader, CiprianTernaryBudgetAvgAndParamsSeed) {
