@@ -5,7 +5,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/format.h"
+#include "core/text_format.h"
 #include "core/dataset.h"
 #include "core/error.h"
 #include "core/tokenizer.h"

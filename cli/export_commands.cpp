@@ -7,7 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "cli/format.h"
+#include "core/text_format.h"
 #include "cli/preset_options.h"
 #include "core/error.h"
 #include "core/safetensors.h"

@@ -35,32 +35,10 @@ struct ReproduceArguments {
     bool force = false;
 };
 
-std::vector<std::int64_t> records_parse_seeds(const std::string& text) {
-    std::vector<std::int64_t> seeds;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
-        std::size_t used = 0;
-        std::int64_t seed = -1;
-        try {
-            seed = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (item.empty() || used != item.size() || seed < 0) {
-            throw Error("--seeds: '" + item + "' is not a seed (a comma-separated list of non-negative integers)");
-        }
-        seeds.push_back(seed);
-        start = comma + 1;
-    }
-    return seeds;
-}
-
 void records_reproduce_command(const ReproduceArguments& args) {
     ReproduceOptions options;
     options.run = args.run.options();
-    options.seeds = records_parse_seeds(args.seeds);
+    options.seeds = run_parse_seeds(args.seeds);
     options.out = args.out;
     const std::filesystem::path parent = std::filesystem::path(args.out).lexically_normal().parent_path();
     options.db_path =

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "audit/rerun.h"
-#include "cli/format.h"
+#include "cli/run_options.h"
 #include "core/error.h"
 #include "core/text_format.h"
 
@@ -29,28 +29,6 @@ struct RerunArguments {
     bool json = false;
     std::vector<std::string> command;
 };
-
-std::vector<std::int64_t> rerun_parse_seeds(const std::string& text) {
-    std::vector<std::int64_t> seeds;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        const std::size_t comma = std::min(text.find(',', start), text.size());
-        const std::string item = text.substr(start, comma - start);
-        std::size_t used = 0;
-        std::int64_t seed = -1;
-        try {
-            seed = std::stoll(item, &used);
-        } catch (const std::exception&) {
-            used = 0;
-        }
-        if (item.empty() || used != item.size() || seed < 0) {
-            throw Error("--seeds: '" + item + "' is not a seed (a comma-separated list of non-negative integers)");
-        }
-        seeds.push_back(seed);
-        start = comma + 1;
-    }
-    return seeds;
-}
 
 std::vector<std::pair<std::string, std::string>> rerun_parse_environment(const std::vector<std::string>& items) {
     std::vector<std::pair<std::string, std::string>> environment;
@@ -117,7 +95,7 @@ void rerun_command(const RerunArguments& args) {
     RerunOptions options;
     options.folder = args.folder;
     if (!std::filesystem::is_directory(options.folder)) throw Error("rerun: " + args.folder + " is not a folder");
-    options.seeds = rerun_parse_seeds(args.seeds);
+    options.seeds = run_parse_seeds(args.seeds);
     options.command = args.command;
     if (options.command.empty()) {
         throw Error("rerun: no command given (put it after --, e.g. -- torchrun --nproc_per_node=8 train_gpt.py)");

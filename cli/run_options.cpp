@@ -1,6 +1,11 @@
 // Run options: parsing only; the pipeline lives in audit/.
 #include "cli/run_options.h"
 
+#include <algorithm>
+#include <exception>
+
+#include "core/error.h"
+
 namespace pgolf {
 
 RunOptions RunArguments::options() const {
@@ -37,6 +42,28 @@ void run_add_options(CLI::App* command, RunArguments& args) {
         ->capture_default_str();
     command->add_option("--scheme", args.scheme, "Export scheme (default: the preset's EXPORT_SCHEME)");
     command->add_option("--codec", args.codec, "Artifact codec (default: the preset's EXPORT_CODEC)");
+}
+
+std::vector<std::int64_t> run_parse_seeds(const std::string& text) {
+    std::vector<std::int64_t> seeds;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        const std::size_t comma = std::min(text.find(',', start), text.size());
+        const std::string item = text.substr(start, comma - start);
+        std::size_t used = 0;
+        std::int64_t seed = -1;
+        try {
+            seed = std::stoll(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (item.empty() || used != item.size() || seed < 0) {
+            throw Error("--seeds: '" + item + "' is not a seed (a comma-separated list of non-negative integers)");
+        }
+        seeds.push_back(seed);
+        start = comma + 1;
+    }
+    return seeds;
 }
 
 }  // namespace pgolf

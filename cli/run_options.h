@@ -1,10 +1,11 @@
 // The options of the audited pipeline shared by `pgolf run` and `pgolf reproduce`: the preset, data, budgets, cap,
-// gate, scheme and codec, turned into the supervisor's RunOptions.
+// gate, scheme and codec, turned into the supervisor's RunOptions; and the --seeds list of reproduce and rerun.
 #pragma once
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "audit/supervisor.h"
 #include "cli/preset_options.h"
@@ -27,5 +28,9 @@ struct RunArguments {
 };
 
 void run_add_options(CLI::App* command, RunArguments& args);
+
+// "1337,42,2024" -> {1337, 42, 2024}; anything but a comma-separated list of non-negative integers is a one-line
+// error naming the bad item (--seeds of reproduce and rerun).
+std::vector<std::int64_t> run_parse_seeds(const std::string& text);
 
 }  // namespace pgolf

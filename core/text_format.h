@@ -1,6 +1,8 @@
-// printf-style formatting into a std::string, for log lines in the reference's exact numeric shapes (%.4f, %.8f, …).
+// Text formatting of numbers: printf-style into a std::string, for log lines in the reference's exact numeric shapes
+// (%.4f, %.8f, …), and the shapes reports print (thousands separators, fixed decimals).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -15,5 +17,8 @@ std::string text_format(const char* pattern, Values... values) {
     text.resize(static_cast<std::size_t>(length));
     return text;
 }
+
+std::string format_count(std::int64_t value);          // 1234567 -> "1,234,567"
+std::string format_fixed(double value, int decimals);  // "%.*f"
 
 }  // namespace pgolf

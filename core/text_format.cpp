@@ -1,5 +1,5 @@
-// Terminal number formatting.
-#include "cli/format.h"
+// Number formatting for reports and terminal output.
+#include "core/text_format.h"
 
 #include <cstdio>
 
