@@ -244,13 +244,10 @@ std::vector<std::uint8_t> xz_compress(int level, bool extreme, std::span<const s
     return out;
 }
 
-std::vector<std::uint8_t> xz_decompress(std::span<const std::uint8_t> input, std::size_t max_output_bytes) {
-    LzmaStream lzma;
-    // No LZMA_CONCATENATED: the decoder stops at the end of the first stream, so anything after it is visible.
-    const lzma_ret init = lzma_stream_decoder(&lzma.stream, UINT64_MAX, 0);
-    if (init != LZMA_OK) throw Error("xz: cannot start decoder: " + lzma_problem(init));
-
-    OutputBuffer output("xz", max_output_bytes, decode_size_hint(input.size()));
+// Runs an initialised liblzma decoder over the whole input; name is the format for messages.
+std::vector<std::uint8_t> lzma_decode_all(LzmaStream& lzma, const char* name, std::span<const std::uint8_t> input,
+                                          std::size_t max_output_bytes) {
+    OutputBuffer output(name, max_output_bytes, decode_size_hint(input.size()));
     lzma.stream.next_in = input.data();
     lzma.stream.avail_in = input.size();
     while (true) {
@@ -260,10 +257,18 @@ std::vector<std::uint8_t> xz_decompress(std::span<const std::uint8_t> input, std
         const lzma_ret ret = lzma_code(&lzma.stream, LZMA_FINISH);
         output.commit(room.size() - lzma.stream.avail_out);
         if (ret == LZMA_STREAM_END) break;
-        if (ret != LZMA_OK) throw Error("xz: " + lzma_problem(ret));
+        if (ret != LZMA_OK) throw Error(std::string(name) + ": " + lzma_problem(ret));
     }
-    if (lzma.stream.avail_in != 0) throw Error(trailing_message("xz", lzma.stream.avail_in));
+    if (lzma.stream.avail_in != 0) throw Error(trailing_message(name, lzma.stream.avail_in));
     return output.finish();
+}
+
+std::vector<std::uint8_t> xz_decompress(std::span<const std::uint8_t> input, std::size_t max_output_bytes) {
+    LzmaStream lzma;
+    // No LZMA_CONCATENATED: the decoder stops at the end of the first stream, so anything after it is visible.
+    const lzma_ret init = lzma_stream_decoder(&lzma.stream, UINT64_MAX, 0);
+    if (init != LZMA_OK) throw Error("xz: cannot start decoder: " + lzma_problem(init));
+    return lzma_decode_all(lzma, "xz", input, max_output_bytes);
 }
 
 // ---- brotli ----
@@ -533,6 +538,26 @@ std::vector<std::uint8_t> codec_decompress(CodecKind kind, std::span<const std::
             return zlib_decompress(input, max_output_bytes);
     }
     throw Error("codec: unknown codec kind " + std::to_string(static_cast<int>(kind)));
+}
+
+std::vector<std::uint8_t> codec_decompress_lzma2_raw(std::span<const std::uint8_t> input,
+                                                     std::size_t max_output_bytes) {
+    lzma_options_lzma options;
+    if (lzma_lzma_preset(&options, 6) != 0) throw Error("lzma2 raw: cannot read preset 6");
+    options.dict_size = 64u << 20;
+    const lzma_filter filters[] = {{LZMA_FILTER_LZMA2, &options}, {LZMA_VLI_UNKNOWN, nullptr}};
+    LzmaStream lzma;
+    const lzma_ret init = lzma_raw_decoder(&lzma.stream, filters);
+    if (init != LZMA_OK) throw Error("lzma2 raw: cannot start decoder: " + lzma_problem(init));
+    return lzma_decode_all(lzma, "lzma2 raw", input, max_output_bytes);
+}
+
+std::vector<std::uint8_t> codec_decompress_lzma_alone(std::span<const std::uint8_t> input,
+                                                      std::size_t max_output_bytes) {
+    LzmaStream lzma;
+    const lzma_ret init = lzma_alone_decoder(&lzma.stream, UINT64_MAX);
+    if (init != LZMA_OK) throw Error("lzma alone: cannot start decoder: " + lzma_problem(init));
+    return lzma_decode_all(lzma, "lzma alone", input, max_output_bytes);
 }
 
 std::optional<CodecKind> codec_detect(std::span<const std::uint8_t> input) {

@@ -44,6 +44,15 @@ std::vector<std::uint8_t> codec_compress(const CodecSpec& spec, std::span<const 
 std::vector<std::uint8_t> codec_decompress(CodecKind kind, std::span<const std::uint8_t> input,
                                            std::size_t max_output_bytes = codec_default_max_output_bytes);
 
+// The two other containers Python's lzma module writes, as participants' code wrappers use them:
+// lzma.decompress(data, format=FORMAT_RAW, filters=[{"id": FILTER_LZMA2}]) (a bare LZMA2 stream, no header; decoded
+// with a 64 MiB dictionary, enough for any stream whose output is smaller) and format=FORMAT_ALONE (.lzma). Same errors
+// and limits as codec_decompress.
+std::vector<std::uint8_t> codec_decompress_lzma2_raw(std::span<const std::uint8_t> input,
+                                                     std::size_t max_output_bytes = codec_default_max_output_bytes);
+std::vector<std::uint8_t> codec_decompress_lzma_alone(std::span<const std::uint8_t> input,
+                                                      std::size_t max_output_bytes = codec_default_max_output_bytes);
+
 // Identifies zstd, xz and zlib by their leading bytes; brotli has no magic, so it yields nullopt like unknown data.
 std::optional<CodecKind> codec_detect(std::span<const std::uint8_t> input);
 

@@ -513,6 +513,28 @@ TEST(CodecKnownAnswer, LargeInputsMatchPythonBytes) {
     }
 }
 
+// Python 3.11: d = b'print("hello from a raw lzma2 payload")\n' * 3;
+// lzma.compress(d, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}]) and format=lzma.FORMAT_ALONE.
+TEST(CodecKnownAnswer, RawLzma2AndLzmaAloneFromPython) {
+    std::string expected;
+    for (int i = 0; i < 3; ++i) expected += "print(\"hello from a raw lzma2 payload\")\n";
+    const Bytes raw = from_hex(
+        "e00077002f5d00381c89568c0b996039c24f9eacc14a131d0a879304ac58604995955f144511c0e1f008f0b650b99d9295a4f97c8000"
+        "00");
+    const Bytes alone = from_hex(
+        "5d00008000ffffffffffffffff00381c89568c0b996039c24f9eacc14a131d0a879304ac58604995955f144511c0e1f008f0b650b99d"
+        "9295a4feca44fffffd81b000");
+    EXPECT_EQ(codec_decompress_lzma2_raw(raw), bytes_of(expected));
+    EXPECT_EQ(codec_decompress_lzma_alone(alone), bytes_of(expected));
+    // Truncated, trailing bytes, over the output limit: one-line errors like every codec's.
+    EXPECT_THROW(codec_decompress_lzma2_raw(Bytes(raw.begin(), raw.end() - 5)), Error);
+    Bytes trailing = raw;
+    trailing.push_back(0x42);
+    EXPECT_THROW(codec_decompress_lzma2_raw(trailing), Error);
+    EXPECT_THROW(codec_decompress_lzma_alone(alone, 10), Error);
+    EXPECT_THROW(codec_decompress_lzma_alone(raw), Error);
+}
+
 TEST(CodecTestData, GeneratorsMatchThePythonScript) {
     // Pins the generators themselves, so drift there is reported as such rather than as a codec mismatch. Values from
     // the script above with its final loop replaced by: print(hex(zlib.crc32(compressible(300000))),
