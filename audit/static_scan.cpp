@@ -9,9 +9,11 @@
 //   * Blocks: indentation gives each statement its enclosing headers (def, class, for, while, if, with, ...). Every def
 //     and class is a node; a statement belongs to its innermost def/class, or to the module.
 //   * Call graph: any use of a def/class name (call, attribute call, or a reference passed as a value) outside its own
-//     header is an edge from the using node; a class reaches its dunder methods and forward(). Reachability starts at
-//     module level (which includes `if __name__ == "__main__": main()`); in a folder scan, a name used in another
-//     scanned file also counts as a use. Unreached nodes are "never called".
+//     header is an edge from the using node; a class reaches its dunder methods and forward(). A def nested in a
+//     function is local to it: only uses inside that function count (so an optimizer's `def step(self, closure=None)`
+//     does not reach an eval function's nested `def closure`). Reachability starts at module level (which includes
+//     `if __name__ == "__main__": main()`); in a folder scan, a name used in another scanned file also counts as a
+//     use. Unreached nodes are "never called".
 //   * Flags: `NAME = <...> os.environ.get("ENV", default) <...>` (also os.getenv, class attributes such as
 //     Hyperparameters.ngram_eval_order, and one level of aliasing) records ENV and the value the expression takes at
 //     the default ("0", "", "false", None count as 0). An `if`/`elif` condition is evaluated three-valued (true, false,
@@ -21,23 +23,28 @@
 //
 // Rules (each finding is reported at one line; duplicates of a rule at the same line are dropped):
 //   * Training site: a `.step(` call (receiver not a scheduler, EMA/SWA or profiler) in a function that also calls
-//   `.backward(`, whose
-//     backward loss depends, through the function's assignments (and those of enclosing functions), on validation
-//     tokens: a name `val_tokens`, `val_np`, `val_ids`, or containing both "val" and "tok", or a parameter that some
-//     call site fills with one. Steps of a SLOT optimizer (below) are left to the SLOT rule.
+//     `.backward(`, whose backward loss depends, through the function's assignments (and those of enclosing
+//     functions), on validation tokens: a name `val_tokens`, `val_np`, `val_ids`, or containing both "val" and "tok"; a
+//     name assigned from an expression that mentions `val_files`, `val_data`, `val_loader`, `load_validation_tokens` or
+//     "fineweb_val" (in code or a string), or from such a name one assignment further (`files = glob(args.val_files)`,
+//     then `all_tokens = cat([load(f) for f in files])`); or a parameter that some call site fills with one. Steps of a
+//     SLOT optimizer (below) are left to the SLOT rule.
 //   * Scoring accumulation: `acc += ...`, `acc = acc + ...`, `acc.append(...)`/`.extend(`/`.add_(` where the
 //     accumulator's name (or the added expression) is loss-like (loss, nll, bpb, bits, logp, score, cross_entropy) and
 //     the accumulator flows into the function's return value (or the function returns nothing and the name is not a
 //     training/logging one: train, tr_, epoch, running, ema, avg). Per-batch logging of a training loss is therefore
-//     not a score.
+//     not a score. A call that passes a plain name (loss_sum, byte_sum, token_count, ...) to a function whose body does
+//     `<param> += ...` / `<param>.add_(` is an accumulation into that name at the call line, under the same loss-like
+//     test (the name, the parameter or the added expression) and flow test.
 //   * L6: the training site's function name contains "prequant" or "adapt", or it has no scoring accumulation at all
 //     and the step sits in an epoch loop (a loop header mentioning "epoch", or loop variable ep/_ep).
 //   * L5: an epoch loop encloses both the training site and a scoring accumulation that is not guarded to the first
 //     epoch (`if epoch == 0`, `if not ep`, `first`): the reported score is a later epoch's. Line = the accumulation.
 //   * L1 (legal) / C3 / C4 in a chunk loop: the innermost loop around the step that also holds a scoring accumulation.
 //     Accumulations only before the step: score-first, recorded as legal L1 (and L2 when an epoch loop around the
-//     step sits inside the chunk loop). Only after the step: C3 at the step line. Both, into the same accumulator: C4
-//     at the later accumulation.
+//     step sits inside the chunk loop); the last chunk counts as guarded when an `if` around the step mentions
+//     "last" or "- 1", directly or through the assignment of a lone name (`if needs_train:`). Only after the step: C3
+//     at the step line. Both, into the same accumulator: C4 at the later accumulation.
 //   * L4: the step is in no loop that accumulates a score, and the function accumulates a score after it (train on val,
 //     then score), or accumulates none and is not an L6 case (training on val without scoring). Training after all of
 //     the function's scoring is not flagged (the scores were already fixed).
@@ -47,24 +54,31 @@
 //     (`acc = 0`) in between (a second scoring pass after adaptation).
 //   * L8 / L9: an optimizer built over a parameter list naming delta, logit_bias or slot (e.g.
 //     `torch.optim.AdamW([delta], ...)`). Its loss is the assignment of the first backward's loss after it, plus one
-//     level of the loss's inputs. A slice starting at a name (`[s:wlen]`, `[s:]`) covers the scored region: L8. A
-//     slice ending at the score start (`[:s]`, with s taken from `[s:...]` slices elsewhere in the function, else
+//     level of the loss's inputs. When the optimizer's step is given a function (`lbfgs.step(closure)`), the backward
+//     and loss are looked for in that function instead, and the loss's inputs also in the enclosing function before
+//     the step. A slice starting at a name (`[s:wlen]`, `[s:]`) covers the scored region: L8. A slice ending at the
+//     score start (`[:s]`, with s taken from `[s:...]` slices elsewhere in the function, else
 //     s/start/ctx_len/prefix_len) and no scored slice: context-only SLOT, L9 with severity "warn" (HOLD pending #1336).
 //     No slice but the loss uses the targets (y, tgt, targets, labels): L8 (the whole window). Line = the loss line.
 //   * L10: a statement that mentions a target (tgt, target(s), next_tok, label(s), gold, `y[`, `<val/tok name>[pos]`,
-//     `[i + 1]`) and combines it with `^`, `bitwise_xor`, `hash(`, `<<`, or `*` by an integer >= 1000 or a
-//     PRIME/MULT name, in a key-like statement (assigned name containing key, hash, bucket, idx, slot; or uses `hash(`,
-//     `%`, `&`). A hash of context tokens only inside a def/class named *bigram* is recorded as legal "BigramHash".
+//     `[i + 1]`, tgt_*/target_* such as tgt_batch and target_ids; bare y, ys, y_batch only right of the `=`) and
+//     combines it with `^`, `bitwise_xor`, `hash(`, `<<`, or `*` by an integer >= 1000 or a PRIME/MULT name, in a
+//     key-like statement (assigned name containing key, hash, bucket, idx, slot; or uses `hash(`, `%`, `&`). A hash of
+//     context tokens only inside a def/class named *bigram* is recorded as legal "BigramHash".
 //   * Wrapper: `exec(... decompress(... b85decode("...") / b64decode("...") ...))` is decoded here (Python's base85
-//     alphabet, or base64), decompressed as xz, and the payload scanned as "<file> (decoded payload)". Raw LZMA
-//     (FORMAT_RAW) or legacy .lzma payloads cannot be decoded with the xz codec: a note says so and the wrapper is
-//     scanned as is.
+//     alphabet, or base64), decompressed, and the payload scanned as "<file> (decoded payload)". The container named
+//     between `exec` and 400 characters after the literal is tried first: FORMAT_RAW (a bare LZMA2 stream, as
+//     `filters=[{"id": FILTER_LZMA2}]` writes it), FORMAT_ALONE (legacy .lzma); then the others, xz first. A result
+//     with a NUL byte is not Python text and counts as a failed guess. When none decodes, a note says so and the
+//     wrapper is scanned as is.
 //
 // Known limits: no real data flow (names, not values; slices are compared as text), so aliasing through containers,
 // attributes or helper functions that build the batch can hide a val dependency or invent one; a ternary guard
 // (`f() if FLAG else None`) and flags read outside an assignment to a name are not modelled; `while` conditions are not
 // evaluated; imports between folder files are matched by name only; dynamic code (exec of built strings other than the
-// wrapper shape, getattr) is invisible. Findings are triage evidence, not verdicts.
+// wrapper shape, getattr) is invisible. The SLOT rule does not order the fit against the scoring: a delta fit on
+// window k's scored slice after it was scored, and applied only to window k+1, is still L8. Findings are triage
+// evidence, not verdicts.
 #include "audit/static_scan.h"
 
 #include <algorithm>
@@ -729,6 +743,8 @@ struct Node {
     std::vector<std::string> params;
     bool no_grad = false;  // decorated @torch.no_grad() / @torch.inference_mode()
     std::set<std::string> val_params;
+    std::set<std::string> val_names;                // names it assigns from validation data (val_files, ...)
+    std::map<std::string, std::string> acc_params;  // parameters its body accumulates into (`p += e`): p -> e
 };
 
 struct Guard {
@@ -853,6 +869,98 @@ void build_nodes(Model& m) {
     }
 }
 
+struct Assignment {
+    int stmt = 0;
+    std::set<std::string> lhs;
+    std::string rhs;  // code text
+};
+
+// Assignments (plain, augmented, for targets, with-as targets) made by statement i.
+std::optional<Assignment> assignment_of(const Stmt& s, int i) {
+    Assignment a;
+    a.stmt = i;
+    if (s.keyword == "for") {
+        std::size_t in = find_top(s.head, " in ");
+        if (in == std::string::npos) return std::nullopt;
+        a.lhs = base_names(s.head.substr(0, in));
+        a.rhs = s.head.substr(in + 4);
+        return a;
+    }
+    if (s.keyword == "with") {
+        std::size_t as = find_top(s.head, " as ");
+        if (as == std::string::npos) return std::nullopt;
+        a.lhs = base_names(s.head.substr(as + 4));
+        a.rhs = s.head.substr(0, as);
+        return a;
+    }
+    if (s.header) return std::nullopt;
+    for (const char* op : {"+=", "-=", "*=", "/=", "|=", "&=", "^="}) {
+        std::size_t at = find_top(s.code, op);
+        if (at == std::string::npos) continue;
+        std::vector<Ident> ids = identifiers(s.code.substr(0, at));
+        if (ids.empty()) return std::nullopt;
+        a.lhs.insert(ids.front().name);
+        a.rhs = s.code.substr(0, at) + " " + s.code.substr(at + 2);
+        return a;
+    }
+    std::size_t eq = find_top(s.code, "=");
+    if (eq == std::string::npos) return std::nullopt;
+    std::string lhs = s.code.substr(0, eq);
+    std::size_t colon = find_top(lhs, ":");
+    if (colon != std::string::npos) lhs = lhs.substr(0, colon);
+    // Subscript targets (x[i] = ...) assign to x; attribute targets (self.x = ...) to the attribute name.
+    for (const Ident& id : identifiers(lhs)) a.lhs.insert(id.name);
+    a.rhs = s.code.substr(eq + 1);
+    return a;
+}
+
+// An expression that loads validation data without a val/tok name: the val shard pattern, a loader of it.
+bool mentions_val_source(const Stmt& s, const std::string& code) {
+    for (const Ident& id : identifiers(code)) {
+        std::string l = lower(id.name);
+        if (l == "val_files" || l == "val_data" || l == "val_loader" || l == "load_validation_tokens" ||
+            contains(l, "fineweb_val"))
+            return true;
+    }
+    return contains(s.lit, "fineweb_val");
+}
+
+// Per node: the names assigned from validation data (directly, or through one more assignment, as in
+// `files = glob(args.val_files)` then `all_tokens = cat([load(f) for f in files])`), and the parameters its body
+// accumulates into.
+void find_val_names_and_accumulators(Model& m) {
+    const auto& stmts = m.lex.stmts;
+    for (int round = 0; round < 2; ++round) {
+        for (std::size_t i = 0; i < stmts.size(); ++i) {
+            const Stmt& s = stmts[i];
+            std::optional<Assignment> a = assignment_of(s, static_cast<int>(i));
+            if (!a) continue;
+            Node& node = m.nodes[static_cast<std::size_t>(s.owner)];
+            bool val = round == 0 ? mentions_val_source(s, a->rhs) : false;
+            if (round == 1)
+                for (const std::string& n : base_names(a->rhs))
+                    if (node.val_names.count(n) != 0) val = true;
+            if (val) node.val_names.insert(a->lhs.begin(), a->lhs.end());
+        }
+    }
+    for (std::size_t i = 0; i < stmts.size(); ++i) {
+        const Stmt& s = stmts[i];
+        Node& node = m.nodes[static_cast<std::size_t>(s.owner)];
+        if (s.owner == 0 || node.is_class || s.header) continue;
+        std::string name;
+        std::string added;
+        if (std::size_t at = find_top(s.code, "+="); at != std::string::npos) {
+            name = trim(s.code.substr(0, at));
+            added = trim(s.code.substr(at + 2));
+        } else if (std::size_t add = s.code.find(".add_("); add != std::string::npos) {
+            name = trim(s.code.substr(0, add));
+            added = s.code.substr(add);
+        }
+        if (!name.empty() && std::find(node.params.begin(), node.params.end(), name) != node.params.end())
+            node.acc_params.emplace(name, added);
+    }
+}
+
 // Arguments of the call whose name starts at pos in code: positional texts and keyword texts.
 void call_arguments(const std::string& code, std::size_t pos, std::vector<std::string>& positional,
                     std::map<std::string, std::string>& keyword) {
@@ -878,6 +986,16 @@ bool text_has_val(const std::string& code, const std::set<std::string>& extra) {
     return false;
 }
 
+// A def nested in a function is a local name of that function: only code inside it (or nested in it) can use it. So
+// `closure` passed to `lbfgs.step(closure)` is not reached from an optimizer's `def step(self, closure=None)`.
+bool visible_from(const Model& m, int target, int user) {
+    int parent = m.nodes[static_cast<std::size_t>(target)].parent;
+    if (parent == 0 || m.nodes[static_cast<std::size_t>(parent)].is_class) return true;
+    for (int n = user; n > 0; n = m.nodes[static_cast<std::size_t>(n)].parent)
+        if (n == parent) return true;
+    return false;
+}
+
 void build_edges(Model& m, const std::set<std::string>& external_names) {
     const auto& stmts = m.lex.stmts;
     for (std::size_t i = 0; i < stmts.size(); ++i) {
@@ -889,6 +1007,7 @@ void build_edges(Model& m, const std::set<std::string>& external_names) {
             for (int target : it->second) {
                 if (m.nodes[static_cast<std::size_t>(target)].header == static_cast<int>(i)) continue;
                 if (target == s.owner) continue;
+                if (!visible_from(m, target, s.owner)) continue;
                 m.edges.push_back({s.owner, target, guard});
             }
         }
@@ -904,7 +1023,9 @@ void build_edges(Model& m, const std::set<std::string>& external_names) {
     for (int round = 0; round < 3; ++round) {
         for (std::size_t i = 0; i < stmts.size(); ++i) {
             const Stmt& s = stmts[i];
-            const std::set<std::string>& caller_params = m.nodes[static_cast<std::size_t>(s.owner)].val_params;
+            const Node& caller = m.nodes[static_cast<std::size_t>(s.owner)];
+            std::set<std::string> caller_params = caller.val_params;
+            caller_params.insert(caller.val_names.begin(), caller.val_names.end());
             for (const Ident& id : identifiers(s.code)) {
                 auto it = m.by_name.find(id.name);
                 if (it == m.by_name.end()) continue;
@@ -1009,51 +1130,6 @@ Reachability reachability_of(const Model& m, int stmt) {
 // ---------------------------------------------------------------------------------------------------------------
 // Per-function analysis helpers
 
-struct Assignment {
-    int stmt = 0;
-    std::set<std::string> lhs;
-    std::string rhs;  // code text
-};
-
-// Assignments (plain, augmented, for targets, with-as targets) made by statement i.
-std::optional<Assignment> assignment_of(const Stmt& s, int i) {
-    Assignment a;
-    a.stmt = i;
-    if (s.keyword == "for") {
-        std::size_t in = find_top(s.head, " in ");
-        if (in == std::string::npos) return std::nullopt;
-        a.lhs = base_names(s.head.substr(0, in));
-        a.rhs = s.head.substr(in + 4);
-        return a;
-    }
-    if (s.keyword == "with") {
-        std::size_t as = find_top(s.head, " as ");
-        if (as == std::string::npos) return std::nullopt;
-        a.lhs = base_names(s.head.substr(as + 4));
-        a.rhs = s.head.substr(0, as);
-        return a;
-    }
-    if (s.header) return std::nullopt;
-    for (const char* op : {"+=", "-=", "*=", "/=", "|=", "&=", "^="}) {
-        std::size_t at = find_top(s.code, op);
-        if (at == std::string::npos) continue;
-        std::vector<Ident> ids = identifiers(s.code.substr(0, at));
-        if (ids.empty()) return std::nullopt;
-        a.lhs.insert(ids.front().name);
-        a.rhs = s.code.substr(0, at) + " " + s.code.substr(at + 2);
-        return a;
-    }
-    std::size_t eq = find_top(s.code, "=");
-    if (eq == std::string::npos) return std::nullopt;
-    std::string lhs = s.code.substr(0, eq);
-    std::size_t colon = find_top(lhs, ":");
-    if (colon != std::string::npos) lhs = lhs.substr(0, colon);
-    // Subscript targets (x[i] = ...) assign to x; attribute targets (self.x = ...) to the attribute name.
-    for (const Ident& id : identifiers(lhs)) a.lhs.insert(id.name);
-    a.rhs = s.code.substr(eq + 1);
-    return a;
-}
-
 struct Accumulation {
     int stmt = 0;
     std::string acc;
@@ -1153,8 +1229,10 @@ public:
                 if (stmts[i].owner == p)
                     if (auto a = assignment_of(stmts[i], static_cast<int>(i))) outer_assigns_.push_back(*a);
             for (const std::string& v : m.nodes[static_cast<std::size_t>(p)].val_params) seeds_.insert(v);
+            for (const std::string& v : m.nodes[static_cast<std::size_t>(p)].val_names) seeds_.insert(v);
         }
         for (const std::string& v : m.nodes[static_cast<std::size_t>(node)].val_params) seeds_.insert(v);
+        for (const std::string& v : m.nodes[static_cast<std::size_t>(node)].val_names) seeds_.insert(v);
         compute_return_flow();
     }
 
@@ -1227,12 +1305,58 @@ public:
         std::vector<Accumulation> out;
         for (int i : own_) {
             auto a = accumulation_of(stmt(i), i);
+            if (!a) a = call_accumulation(i);
             if (!a) continue;
             bool flows = returns_.count(a->acc) != 0;
             if (!flows && !(has_return_value_ == false && !training_name(a->acc))) continue;
             out.push_back(*a);
         }
         return out;
+    }
+
+    // A call at statement i that passes an accumulator (a plain name such as loss_sum, nll_sum, byte_sum, token_count)
+    // to a function whose body accumulates into that parameter (`loss_sum += lbl.sum()`): the caller's accumulator is
+    // fed at the call line. Loss-like as for a direct accumulation (the name, the parameter or the added expression).
+    std::optional<Accumulation> call_accumulation(int i) const {
+        const Stmt& s = stmt(i);
+        if (s.header) return std::nullopt;
+        for (const Ident& id : identifiers(s.code)) {
+            auto it = m_.by_name.find(id.name);
+            if (it == m_.by_name.end()) continue;
+            std::size_t after = id.pos + id.name.size();
+            while (after < s.code.size() && s.code[after] == ' ') ++after;
+            if (after >= s.code.size() || s.code[after] != '(') continue;
+            std::vector<std::string> positional;
+            std::map<std::string, std::string> keyword;
+            call_arguments(s.code, id.pos, positional, keyword);
+            for (int target : it->second) {
+                const Node& callee = m_.nodes[static_cast<std::size_t>(target)];
+                if (callee.is_class || target == node_ || callee.acc_params.empty()) continue;
+                std::size_t shift =
+                    id.attribute && !callee.params.empty() && (callee.params[0] == "self" || callee.params[0] == "cls")
+                        ? 1
+                        : 0;
+                std::vector<std::pair<std::string, std::string>> bound;  // argument name, parameter
+                for (std::size_t k = 0; k < positional.size() && k + shift < callee.params.size(); ++k)
+                    bound.emplace_back(trim(positional[k]), callee.params[k + shift]);
+                for (const auto& [name, text] : keyword) bound.emplace_back(trim(text), name);
+                for (const auto& [arg, param] : bound) {
+                    auto acc = callee.acc_params.find(param);
+                    if (acc == callee.acc_params.end() || arg.empty() || !is_ident_start(arg[0]) ||
+                        !std::all_of(arg.begin(), arg.end(), is_ident_char))
+                        continue;
+                    std::string l = lower(arg);
+                    bool counting = contains_any(l, {"count", "cnt", "tok", "byte", "num"}) || starts_with(l, "n_");
+                    if (!loss_like(arg) && !loss_like(param) && !(loss_like(acc->second) && !counting)) continue;
+                    Accumulation a;
+                    a.stmt = i;
+                    a.acc = arg;
+                    a.rhs = s.code.substr(id.pos);
+                    return a;
+                }
+            }
+        }
+        return std::nullopt;
     }
 
     // Statement k assigns name plainly (a reset such as `acc = 0`).
@@ -1382,34 +1506,43 @@ struct Scan {
                 if (contains(l, "delta") || contains(l, "logit_bias") || contains(l, "slot")) slot = true;
             }
             if (!slot) continue;
+            std::set<std::string> names;
             std::size_t eq = find_top(s.code, "=");
-            if (eq != std::string::npos)
-                for (const std::string& n : base_names(s.code.substr(0, eq))) optimizers.insert(n);
-            // The first backward after the construction and the assignment of its loss.
+            if (eq != std::string::npos) names = base_names(s.code.substr(0, eq));
+            optimizers.insert(names.begin(), names.end());
+            // A closure passed to the optimizer's step (`lbfgs.step(closure)`) holds the loss and its backward.
+            int step_stmt = -1;
+            int closure = closure_of_step(f, i, names, &step_stmt);
+            std::optional<FunctionView> closure_view;
+            if (closure > 0) closure_view.emplace(m, closure);
+            const FunctionView& lv = closure_view ? *closure_view : f;
+            // The first backward after the construction (in the closure, if any) and the assignment of its loss.
             int backward = -1;
-            for (int k : own)
-                if (k > i && is_backward_call(f.stmt(k))) {
+            for (int k : lv.own())
+                if ((closure > 0 || k > i) && is_backward_call(lv.stmt(k))) {
                     backward = k;
                     break;
                 }
             if (backward < 0) continue;
-            std::string bcode = f.stmt(backward).code;
+            std::string bcode = lv.stmt(backward).code;
             std::string loss_name;
             for (const Ident& id : identifiers(bcode.substr(0, bcode.find(".backward(")))) {
                 if (id.attribute || id.name == "scaler" || id.name == "scale") continue;
                 loss_name = id.name;
                 break;
             }
-            int loss_stmt = loss_name.empty() ? -1 : f.nearest_assignment(loss_name, backward);
+            int loss_stmt = loss_name.empty() ? -1 : lv.nearest_assignment(loss_name, backward);
             if (loss_stmt < 0) loss_stmt = backward;
-            std::string loss_text = f.stmt(loss_stmt).code;
-            // Slices come from the loss line and its inputs, except the lines that cut the window out of the
-            // validation tokens (their slices are window bounds, not the optimized region).
+            std::string loss_text = lv.stmt(loss_stmt).code;
+            // Slices come from the loss line and its inputs (a closure's inputs may be assigned in the enclosing
+            // function before the step), except the lines that cut the window out of the validation tokens (their
+            // slices are window bounds, not the optimized region).
             std::string text = loss_text;
             std::size_t eq_loss = find_top(loss_text, "=");
             std::string loss_rhs = eq_loss == std::string::npos ? loss_text : loss_text.substr(eq_loss + 1);
             for (const std::string& dep : base_names(loss_rhs)) {
-                int d = f.nearest_assignment(dep, loss_stmt);
+                int d = lv.nearest_assignment(dep, loss_stmt);
+                if (d < 0 && closure > 0) d = f.nearest_assignment(dep, step_stmt);
                 if (d >= 0 && !text_has_val(f.stmt(d).code, {})) text += " ; " + f.stmt(d).code;
             }
             std::set<std::string> starts = scored_starts(f);
@@ -1452,6 +1585,41 @@ struct Scan {
             }
         }
         return optimizers;
+    }
+
+    // The def passed to a step of the optimizer named in names, after its construction at ctor (`opt.step(closure)`,
+    // `opt.step(closure=fn)`): its node (a def nested in f preferred), or -1. *step gets the step statement.
+    int closure_of_step(const FunctionView& f, int ctor, const std::set<std::string>& names, int* step) const {
+        for (int k : f.own()) {
+            if (k <= ctor) continue;
+            const std::string& code = f.stmt(k).code;
+            for (std::size_t at = code.find(".step("); at != std::string::npos; at = code.find(".step(", at + 1)) {
+                std::size_t begin = at;
+                while (begin > 0 && is_ident_char(code[begin - 1])) --begin;
+                if (names.count(code.substr(begin, at - begin)) == 0) continue;
+                std::vector<std::string> positional;
+                std::map<std::string, std::string> keyword;
+                call_arguments(code, at + 1, positional, keyword);
+                std::string arg = !positional.empty()             ? trim(positional[0])
+                                  : keyword.count("closure") != 0 ? trim(keyword["closure"])
+                                                                  : "";
+                auto it = m.by_name.find(arg);
+                if (arg.empty() || it == m.by_name.end()) continue;
+                int best = -1;
+                for (int n : it->second) {
+                    const Node& node = m.nodes[static_cast<std::size_t>(n)];
+                    if (node.is_class) continue;
+                    if (best < 0 || (node.parent == m.lex.stmts[static_cast<std::size_t>(k)].owner &&
+                                     m.nodes[static_cast<std::size_t>(best)].parent != node.parent))
+                        best = n;
+                }
+                if (best > 0) {
+                    *step = k;
+                    return best;
+                }
+            }
+        }
+        return -1;
     }
 
     // Names that start a scored slice in the function ([s:wlen] in the scoring code), else the usual ones.
@@ -1555,6 +1723,12 @@ struct Scan {
                     bool guarded = false;
                     for (int anc : ancestors(m, s_idx, chunk)) {
                         std::string h = lower(f.stmt(anc).head);
+                        // `if needs_train:` with `needs_train = any(ci < nc - 1 for ...)` guards through the name.
+                        std::vector<Ident> ids = identifiers(h);
+                        if (ids.size() == 1 && trim(h) == ids[0].name) {
+                            int d = f.nearest_assignment(ids[0].name, anc);
+                            if (d >= 0) h += " " + lower(f.stmt(d).code);
+                        }
                         if (contains(h, "last") || contains(h, "- 1") || contains(h, "-1")) guarded = true;
                     }
                     if (done.insert("L1").second) {
@@ -1740,8 +1914,13 @@ struct Scan {
 
     static bool has_target(const std::string& code) {
         std::vector<Ident> ids = identifiers(code);
+        // Bare target batches (`y * self.primes[cw]` with `y = y_batch.long()`) count on the right-hand side only, so
+        // `y = (h ^ k) & mask` assigning a name y is not a target use.
+        std::size_t eq = find_top(code, "=");
+        std::size_t rhs = eq == std::string::npos ? 0 : eq + 1;
         for (const Ident& id : ids) {
             std::string l = lower(id.name);
+            if (!id.attribute && id.pos >= rhs && (l == "y" || l == "ys" || l == "y_batch")) return true;
             if (l == "tgt" || l == "tgts" || l == "target" || l == "targets" || l == "next_tok" || l == "next_token" ||
                 l == "next_id" || l == "gold" || l == "gold_tok" || l == "label" || l == "labels" ||
                 starts_with(l, "tgt_") || starts_with(l, "target_") || starts_with(l, "next_tok"))
@@ -1821,14 +2000,18 @@ std::optional<std::vector<std::uint8_t>> decode_base64(const std::string& text) 
     return out;
 }
 
-// The string literal(s) starting at pos (adjacent literals concatenated), or nullopt.
-std::optional<std::string> literal_at(const std::string& text, std::size_t pos) {
+// The string literal(s) starting at pos (adjacent literals concatenated), or nullopt; *end gets the position after
+// the last literal.
+std::optional<std::string> literal_at(const std::string& text, std::size_t pos, std::size_t* end_out = nullptr) {
     std::string out;
     bool any = false;
     while (true) {
         while (pos < text.size() && std::isspace(static_cast<unsigned char>(text[pos])) != 0) ++pos;
-        while (pos < text.size() && std::string_view("bBrRuU").find(text[pos]) != std::string_view::npos) ++pos;
-        if (pos >= text.size() || (text[pos] != '"' && text[pos] != '\'')) break;
+        std::size_t prefix = pos;
+        while (prefix < text.size() && std::string_view("bBrRuU").find(text[prefix]) != std::string_view::npos)
+            ++prefix;
+        if (prefix >= text.size() || (text[prefix] != '"' && text[prefix] != '\'')) break;
+        pos = prefix;
         char q = text[pos];
         bool tri = pos + 2 < text.size() && text[pos + 1] == q && text[pos + 2] == q;
         std::string closer = tri ? std::string(3, q) : std::string(1, q);
@@ -1840,19 +2023,28 @@ std::optional<std::string> literal_at(const std::string& text, std::size_t pos) 
         pos = end + closer.size();
     }
     if (!any) return std::nullopt;
+    if (end_out != nullptr) *end_out = pos;
     return out;
+}
+
+enum class LzmaContainer { xz, alone, lzma2_raw };
+
+std::string container_name(LzmaContainer c) {
+    return c == LzmaContainer::xz ? "xz" : c == LzmaContainer::alone ? "legacy .lzma" : "raw LZMA2";
 }
 
 struct Unwrapped {
     bool wrapper = false;
     bool decoded = false;
     std::string payload;
-    std::string how;  // "lzma+base85", "lzma+base64"
+    std::string how;        // "lzma+base85", "lzma+base64"
+    std::string container;  // "xz", "legacy .lzma", "raw LZMA2" once decoded
 };
 
 Unwrapped unwrap(const std::string& text) {
     Unwrapped u;
-    if (find_call(text, "exec") == std::string::npos || !contains(text, "decompress(")) return u;
+    std::size_t exec_at = find_call(text, "exec");
+    if (exec_at == std::string::npos || !contains(text, "decompress(")) return u;
     std::size_t at = find_call(text, "b85decode");
     bool base85 = at != std::string::npos;
     if (!base85) at = find_call(text, "b64decode");
@@ -1860,16 +2052,34 @@ Unwrapped unwrap(const std::string& text) {
     u.wrapper = true;
     u.how = base85 ? "lzma+base85" : "lzma+base64";
     std::size_t open = text.find('(', at);
-    std::optional<std::string> literal = literal_at(text, open + 1);
+    std::size_t literal_end = open;
+    std::optional<std::string> literal = literal_at(text, open + 1, &literal_end);
     if (!literal) return u;
     std::optional<std::vector<std::uint8_t>> bytes = base85 ? decode_base85(*literal) : decode_base64(*literal);
     if (!bytes) return u;
-    try {
-        std::vector<std::uint8_t> plain = codec_decompress(CodecKind::xz, *bytes, std::size_t{1} << 28);
-        u.payload.assign(plain.begin(), plain.end());
-        u.decoded = true;
-    } catch (const std::exception&) {
-        u.decoded = false;
+    // The container the wrapper names around the call (lzma.decompress(..., format=FORMAT_RAW, filters=[...])) is
+    // tried first; the others follow, since the format may be passed through a variable.
+    std::size_t from = std::min(exec_at, at);
+    std::string around = text.substr(from, at - from) + text.substr(literal_end, 400);
+    std::vector<LzmaContainer> order = {LzmaContainer::xz, LzmaContainer::alone, LzmaContainer::lzma2_raw};
+    if (contains(around, "FORMAT_RAW"))
+        order = {LzmaContainer::lzma2_raw, LzmaContainer::xz, LzmaContainer::alone};
+    else if (contains(around, "FORMAT_ALONE"))
+        order = {LzmaContainer::alone, LzmaContainer::xz, LzmaContainer::lzma2_raw};
+    constexpr std::size_t limit = std::size_t{1} << 28;
+    for (LzmaContainer c : order) {
+        try {
+            std::vector<std::uint8_t> plain = c == LzmaContainer::xz ? codec_decompress(CodecKind::xz, *bytes, limit)
+                                              : c == LzmaContainer::alone ? codec_decompress_lzma_alone(*bytes, limit)
+                                                                          : codec_decompress_lzma2_raw(*bytes, limit);
+            // A Python payload is text: a stream that decodes to NUL bytes was the wrong guess.
+            if (std::find(plain.begin(), plain.end(), std::uint8_t{0}) != plain.end()) continue;
+            u.payload.assign(plain.begin(), plain.end());
+            u.decoded = true;
+            u.container = container_name(c);
+            return u;
+        } catch (const std::exception&) {
+        }
     }
     return u;
 }
@@ -1889,18 +2099,20 @@ void scan_text(const std::string& text, const std::string& file, const std::set<
         if (u.decoded) {
             scanned.decoded_wrapper = true;
             scanned.payload_lines = count_lines(u.payload);
-            report.notes.push_back(file + ": an " + u.how + " exec wrapper, its payload was scanned as \"" + file +
-                                   " (decoded payload)\" (" + std::to_string(scanned.payload_lines) + " lines)");
+            report.notes.push_back(file + ": an " + u.how + " exec wrapper (" + u.container +
+                                   "), its payload was scanned as \"" + file + " (decoded payload)\" (" +
+                                   std::to_string(scanned.payload_lines) + " lines)");
         } else {
             report.notes.push_back(file + ": an " + u.how +
-                                   " exec wrapper whose payload could not be decoded (raw LZMA or corrupt data); the "
-                                   "wrapper was scanned as is");
+                                   " exec wrapper whose payload could not be decoded as xz, legacy .lzma or raw LZMA2 "
+                                   "(corrupt data or another codec); the wrapper was scanned as is");
         }
     }
     if (depth == 0) report.files.push_back(scanned);
     Model m;
     m.lex = lex_python(text);
     build_nodes(m);
+    find_val_names_and_accumulators(m);
     m.flags.build(m.lex.stmts);
     build_edges(m, external_names);
     Scan scan{m, file, report};

@@ -35,7 +35,7 @@ struct ScanLegalPattern {
 struct ScannedFile {
     std::string path;
     std::int64_t lines = 0;
-    bool decoded_wrapper = false;    // the file is an lzma exec wrapper whose payload was decoded and scanned
+    bool decoded_wrapper = false;    // an lzma exec wrapper (xz, .lzma or raw LZMA2) whose payload was scanned
     std::int64_t payload_lines = 0;  // lines of the decoded payload (0 without one)
 };
 
@@ -43,7 +43,7 @@ struct ScanReport {
     std::vector<ScannedFile> files;
     std::vector<ScanFinding> findings;    // sorted by file, line
     std::vector<ScanLegalPattern> legal;  // sorted by file, line
-    std::vector<std::string> notes;       // e.g. "train_gpt.py: an lzma+base85 exec wrapper, its payload was scanned"
+    std::vector<std::string> notes;       // e.g. "train_gpt.py: an lzma+base85 exec wrapper (xz), its payload was ..."
 };
 
 // Scans one script given as text; file names it in the findings.

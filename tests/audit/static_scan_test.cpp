@@ -1,6 +1,7 @@
 // Tests for audit/static_scan: each hand-written fixture (tests/audit/fixtures/scan) yields exactly its rule at its
 // evidence line with the right reachability, the legal score-first script yields none, comments and strings are never
-// matched, folder scans are ordered and relative, and lzma exec wrappers are decoded and their payload scanned.
+// matched, folder scans are ordered and relative, and lzma exec wrappers (xz, legacy .lzma, raw LZMA2) are decoded and
+// their payload scanned.
 #include "audit/static_scan.h"
 
 #include <gtest/gtest.h>
@@ -193,6 +194,88 @@ TEST(StaticScan, TargetKeyNgramBehindDefaultOffFlagIsInfo) {
     EXPECT_EQ(f.severity, "info");
     EXPECT_FALSE(f.reachable);
     EXPECT_EQ(f.reachability, "behind NGRAM_EVAL_ORDER (default 0)");
+}
+
+TEST(StaticScan, BareTargetBatchInNgramKeyIsL10) {
+    // Reduced from a real n-gram mixer: y = y_batch.long() hashed into the key. The context hash of update(), filled
+    // from training shards, is not flagged.
+    ScanFinding f = only_finding(scan_fixture("ngram_bare_y_target.py"));
+    EXPECT_EQ(f.rule, "L10");
+    EXPECT_EQ(f.line, 49);
+    EXPECT_EQ(f.severity, "fail");
+    EXPECT_TRUE(f.reachable);
+    EXPECT_EQ(f.reachability, "called from main via eval_val");
+    EXPECT_EQ(f.evidence, "full_key = ((ctx_hash ^ (y * self.primes[cw])) & self.mask).long()");
+}
+
+TEST(StaticScan, BareTargetNamesCountOnlyOnTheRightHandSide) {
+    const std::string source = R"PY(def keys(h, k, y_batch, labels, mask):
+    y = (h ^ (k * 1000003)) & mask
+    a_key = (h ^ (y_batch * 1000003)) & mask
+    b_key = hash((h, labels)) % 4096
+    return y, a_key, b_key
+
+
+keys(1, 2, 3, 4, 5)
+)PY";
+    ScanFinding f = only_finding(static_scan_source(source, "bare.py"));
+    EXPECT_EQ(f.rule, "L10");
+    EXPECT_EQ(f.line, 3);
+}
+
+TEST(StaticScan, ValFilesLoraTttScoredByHelperIsLegal) {
+    ScanReport report = scan_fixture("lora_ttt_val_files_legal.py");
+    EXPECT_TRUE(report.findings.empty()) << summary(report);
+    ASSERT_EQ(report.legal.size(), 1u);
+    EXPECT_EQ(report.legal[0].rule, "L1");
+    EXPECT_EQ(report.legal[0].line, 51);
+    EXPECT_NE(report.legal[0].message.find("scored (line 47)"), std::string::npos) << report.legal[0].message;
+    EXPECT_NE(report.legal[0].message.find("last chunk"), std::string::npos);
+}
+
+TEST(StaticScan, ValFilesLoraTttStepBeforeHelperScoringIsC3) {
+    ScanFinding f = only_finding(scan_fixture("lora_ttt_val_files_c3.py"));
+    EXPECT_EQ(f.rule, "C3");
+    EXPECT_EQ(f.line, 49);
+    EXPECT_EQ(f.severity, "fail");
+    EXPECT_EQ(f.evidence, "opt.step()");
+    EXPECT_NE(f.message.find("loss_sum (line 52)"), std::string::npos) << f.message;
+}
+
+TEST(StaticScan, LbfgsClosureSlotOnScoredRegionIsL8) {
+    ScanFinding f = only_finding(scan_fixture("slot_lbfgs_closure_scored.py"));
+    EXPECT_EQ(f.rule, "L8");
+    EXPECT_EQ(f.line, 38);
+    EXPECT_EQ(f.severity, "fail");
+    EXPECT_EQ(f.evidence, "loss = F.cross_entropy(adjusted.float(), opt_targets, reduction=\"mean\")");
+    EXPECT_NE(f.message.find("line 33"), std::string::npos);
+    EXPECT_NE(f.message.find("[opt_start:wlen]"), std::string::npos);
+}
+
+TEST(StaticScan, LbfgsClosureSlotOnContextIsL9Warn) {
+    ScanFinding f = only_finding(scan_fixture("slot_lbfgs_closure_context.py"));
+    EXPECT_EQ(f.rule, "L9");
+    EXPECT_EQ(f.line, 37);
+    EXPECT_EQ(f.severity, "warn");
+    EXPECT_TRUE(f.reachable);
+    EXPECT_NE(f.message.find("[:s]"), std::string::npos);
+}
+
+TEST(StaticScan, ClosureBehindFlagIsNotReachedThroughAnOptimizersStep) {
+    // The real record keeps its L-BFGS SLOT behind LBFGS_SLOT_ENABLED (default 0) while Muon.step(self, closure=None),
+    // which names `closure` too, runs in training: the nested closure is local to its function.
+    std::string source = read_fixture("slot_lbfgs_closure_scored.py");
+    const std::string call = "    val_loss, val_bpb = eval_val_sliding_lbfgs_slot(args, base_model, val_tokens)\n";
+    ASSERT_NE(source.find(call), std::string::npos);
+    source.replace(source.find(call), call.size(),
+                   "    Muon([]).step()\n    val_loss, val_bpb = 0.0, 0.0\n    if SLOT_ON:\n    "
+                   "    val_loss, val_bpb = eval_val_sliding_lbfgs_slot(args, base_model, val_tokens)\n");
+    source = "import os\nSLOT_ON = bool(int(os.environ.get(\"LBFGS_SLOT_ENABLED\", \"0\")))\n" + source;
+    ScanFinding f = only_finding(static_scan_source(source, "flagged.py"));
+    EXPECT_EQ(f.rule, "L8");
+    EXPECT_EQ(f.line, 40);
+    EXPECT_EQ(f.severity, "info");
+    EXPECT_EQ(f.reachability, "behind LBFGS_SLOT_ENABLED (default 0)");
 }
 
 TEST(StaticScan, NeverCalledFunctionIsInfo) {
@@ -503,6 +586,51 @@ TEST(StaticScan, LzmaBase85WrapperPayloadIsScanned) {
     EXPECT_TRUE(report64.files[0].decoded_wrapper);
 }
 
+TEST(StaticScan, RawLzma2WrapperPayloadIsScanned) {
+    // wrapper_raw_lzma2.py holds prequant_ttt_adamw.py compressed by Python's
+    // lzma.compress(data, format=lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}]), base85-encoded.
+    std::string wrapper = read_fixture("wrapper_raw_lzma2.py");
+    ScanReport report = static_scan_source(wrapper, "train_gpt.py");
+    ASSERT_EQ(report.files.size(), 1u);
+    EXPECT_TRUE(report.files[0].decoded_wrapper);
+    EXPECT_EQ(report.files[0].payload_lines, 67);
+    ScanFinding f = only_finding(report);
+    EXPECT_EQ(f.rule, "L6");
+    EXPECT_EQ(f.file, "train_gpt.py (decoded payload)");
+    EXPECT_EQ(f.line, 32);
+    EXPECT_EQ(f.severity, "fail");
+    EXPECT_EQ(f.evidence, "optimizer.step()");
+    ASSERT_EQ(report.notes.size(), 1u);
+    EXPECT_NE(report.notes[0].find("(raw LZMA2), its payload was scanned"), std::string::npos) << report.notes[0];
+    EXPECT_EQ(report.notes[0].find("could not be decoded"), std::string::npos);
+
+    // Without the format keyword the containers are tried in turn (xz, .lzma, raw LZMA2).
+    const std::string format = ",format=L.FORMAT_RAW,filters=[{\"id\":L.FILTER_LZMA2}]";
+    ASSERT_NE(wrapper.find(format), std::string::npos);
+    std::string bare = wrapper;
+    bare.erase(bare.find(format), format.size());
+    ScanReport guessed = static_scan_source(bare, "train_gpt.py");
+    EXPECT_EQ(only_finding(guessed).line, 32);
+    EXPECT_TRUE(guessed.files[0].decoded_wrapper);
+}
+
+TEST(StaticScan, LegacyLzmaWrapperPayloadIsScanned) {
+    // Python: base64.b85encode(lzma.compress(payload, format=lzma.FORMAT_ALONE)) of a short prequant_ttt script
+    // whose opt.step() is on line 7.
+    const std::string b85 =
+        "T>t=p0RR90|NsC0{{S?bN@uuIJahX3D{oi@EpHZ&Kn4jS0$tMC8cfmk?Xau*Mig5G0Xj^Vr!#8qyN=QkW!5tJ;X%{$KxLp%7y@xj&048`"
+        "Qhd6Ps3og{mN59o{bbrqVjZbkXuhbu_)^tpKSU}oM9S`(U;N}ezy";
+    std::string wrapper =
+        "import lzma as L, base64 as B\nexec(L.decompress(B.b85decode(\"" + b85 + "\"), format=L.FORMAT_ALONE))\n";
+    ScanReport report = static_scan_source(wrapper, "train_gpt.py");
+    ScanFinding f = only_finding(report);
+    EXPECT_EQ(f.rule, "L6");
+    EXPECT_EQ(f.line, 7);
+    EXPECT_EQ(f.evidence, "opt.step()");
+    ASSERT_EQ(report.notes.size(), 1u);
+    EXPECT_NE(report.notes[0].find("(legacy .lzma)"), std::string::npos) << report.notes[0];
+}
+
 TEST(StaticScan, UndecodableWrapperIsNotedAndScannedAsIs) {
     std::vector<std::uint8_t> junk = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
     std::string wrapper = "import lzma as L,base64 as B\nexec(L.decompress(B.b85decode(\"" + b85_encode(junk) +
@@ -512,6 +640,7 @@ TEST(StaticScan, UndecodableWrapperIsNotedAndScannedAsIs) {
     EXPECT_FALSE(report.files[0].decoded_wrapper);
     ASSERT_EQ(report.notes.size(), 1u);
     EXPECT_NE(report.notes[0].find("payload could not be decoded"), std::string::npos);
+    EXPECT_NE(report.notes[0].find("raw LZMA2"), std::string::npos);
 }
 
 TEST(StaticScan, ReportTextListsFindingsLegalAndNotes) {
