@@ -12,6 +12,7 @@
 #include "audit/ledger.h"
 #include "audit/verifier.h"
 #include "core/build_info.h"
+#include "core/clock.h"
 #include "core/digest.h"
 #include "core/engine_sources.h"
 #include "core/error.h"
@@ -22,15 +23,6 @@
 namespace pgolf {
 
 namespace {
-
-std::string reproduce_today() {
-    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    char text[16];
-    std::strftime(text, sizeof(text), "%Y-%m-%d", &utc);
-    return text;
-}
 
 double measure(const AuditReport& report, const char* key) {
     return report.measures.contains(key) && report.measures[key].is_number() ? report.measures[key].get<double>()
@@ -162,7 +154,7 @@ ReproduceResult reproduce_run(const ReproduceOptions& options) {
     submission.name = options.name.empty() ? options.run.preset + "-" + options.run.scale : options.name;
     submission.author = options.author;
     submission.github_id = options.github_id;
-    submission.date = options.date.empty() ? reproduce_today() : options.date;
+    submission.date = options.date.empty() ? clock_utc_date() : options.date;
     submission.track = !options.track.empty()        ? options.track
                        : options.run.scale == "full" ? "track_10min_16mb"
                                                      : "smoke";

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/build_info.h"
+#include "core/clock.h"
 #include "core/digest.h"
 #include "core/error.h"
 #include "core/file_util.h"
@@ -25,15 +26,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* rerun_artifact_suffixes[] = {".ptz",    ".pt.xz", ".bin.zst", ".lzma",
                                                    ".brotli", ".zst",   ".xz",      ".br"};
-
-std::string rerun_today() {
-    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-    std::tm utc{};
-    gmtime_r(&now, &utc);
-    char text[16];
-    std::strftime(text, sizeof(text), "%Y-%m-%d", &utc);
-    return text;
-}
 
 std::string rerun_fixed(double value, int decimals) {
     char buffer[64];
@@ -440,7 +432,7 @@ RerunResult rerun_run(const RerunOptions& options) {
     stored.name = name + " (rerun)";
     if (submission && submission->author.value) stored.author = *submission->author.value;
     if (submission && submission->github_id.value) stored.github_id = *submission->github_id.value;
-    stored.date = rerun_today();
+    stored.date = clock_utc_date();
     const std::string parent = folder.parent_path().filename().string();
     stored.track = submission && submission->track.value ? *submission->track.value
                    : parent.starts_with("track_")        ? parent

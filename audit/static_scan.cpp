@@ -980,6 +980,43 @@ void call_arguments(const std::string& code, std::size_t pos, std::vector<std::s
     }
 }
 
+// A call in a statement of a def the model knows, with its arguments bound to the callee's parameters (positional in
+// order, after self/cls for an attribute call; keywords by name, when the callee has that parameter).
+struct BoundCall {
+    int callee = 0;
+    std::size_t pos = 0;                                         // where the called name starts in the statement
+    std::vector<std::pair<std::string, std::string>> arguments;  // argument text, parameter name
+};
+
+std::vector<BoundCall> bound_calls(const std::string& code, const Model& m) {
+    std::vector<BoundCall> calls;
+    for (const Ident& id : identifiers(code)) {
+        auto it = m.by_name.find(id.name);
+        if (it == m.by_name.end()) continue;
+        std::size_t after = id.pos + id.name.size();
+        while (after < code.size() && code[after] == ' ') ++after;
+        if (after >= code.size() || code[after] != '(') continue;
+        std::vector<std::string> positional;
+        std::map<std::string, std::string> keyword;
+        call_arguments(code, id.pos, positional, keyword);
+        for (int target : it->second) {
+            const Node& callee = m.nodes[static_cast<std::size_t>(target)];
+            if (callee.is_class) continue;
+            const std::size_t shift =
+                id.attribute && !callee.params.empty() && (callee.params[0] == "self" || callee.params[0] == "cls") ? 1
+                                                                                                                    : 0;
+            BoundCall call{target, id.pos, {}};
+            for (std::size_t k = 0; k < positional.size() && k + shift < callee.params.size(); ++k)
+                call.arguments.emplace_back(positional[k], callee.params[k + shift]);
+            for (const auto& [name, text] : keyword)
+                if (std::find(callee.params.begin(), callee.params.end(), name) != callee.params.end())
+                    call.arguments.emplace_back(text, name);
+            calls.push_back(std::move(call));
+        }
+    }
+    return calls;
+}
+
 bool text_has_val(const std::string& code, const std::set<std::string>& extra) {
     for (const Ident& id : identifiers(code))
         if (is_val_name(id.name) || (!id.attribute && extra.count(id.name) != 0)) return true;
@@ -1026,30 +1063,10 @@ void build_edges(Model& m, const std::set<std::string>& external_names) {
             const Node& caller = m.nodes[static_cast<std::size_t>(s.owner)];
             std::set<std::string> caller_params = caller.val_params;
             caller_params.insert(caller.val_names.begin(), caller.val_names.end());
-            for (const Ident& id : identifiers(s.code)) {
-                auto it = m.by_name.find(id.name);
-                if (it == m.by_name.end()) continue;
-                std::size_t after = id.pos + id.name.size();
-                while (after < s.code.size() && s.code[after] == ' ') ++after;
-                if (after >= s.code.size() || s.code[after] != '(') continue;
-                std::vector<std::string> positional;
-                std::map<std::string, std::string> keyword;
-                call_arguments(s.code, id.pos, positional, keyword);
-                for (int target : it->second) {
-                    Node& callee = m.nodes[static_cast<std::size_t>(target)];
-                    if (callee.is_class) continue;
-                    std::size_t shift = id.attribute && !callee.params.empty() &&
-                                                (callee.params[0] == "self" || callee.params[0] == "cls")
-                                            ? 1
-                                            : 0;
-                    for (std::size_t k = 0; k < positional.size() && k + shift < callee.params.size(); ++k)
-                        if (text_has_val(positional[k], caller_params))
-                            callee.val_params.insert(callee.params[k + shift]);
-                    for (const auto& [name, text] : keyword)
-                        if (std::find(callee.params.begin(), callee.params.end(), name) != callee.params.end() &&
-                            text_has_val(text, caller_params))
-                            callee.val_params.insert(name);
-                }
+            for (const BoundCall& call : bound_calls(s.code, m)) {
+                Node& callee = m.nodes[static_cast<std::size_t>(call.callee)];
+                for (const auto& [text, param] : call.arguments)
+                    if (text_has_val(text, caller_params)) callee.val_params.insert(param);
             }
         }
     }
@@ -1320,40 +1337,23 @@ public:
     std::optional<Accumulation> call_accumulation(int i) const {
         const Stmt& s = stmt(i);
         if (s.header) return std::nullopt;
-        for (const Ident& id : identifiers(s.code)) {
-            auto it = m_.by_name.find(id.name);
-            if (it == m_.by_name.end()) continue;
-            std::size_t after = id.pos + id.name.size();
-            while (after < s.code.size() && s.code[after] == ' ') ++after;
-            if (after >= s.code.size() || s.code[after] != '(') continue;
-            std::vector<std::string> positional;
-            std::map<std::string, std::string> keyword;
-            call_arguments(s.code, id.pos, positional, keyword);
-            for (int target : it->second) {
-                const Node& callee = m_.nodes[static_cast<std::size_t>(target)];
-                if (callee.is_class || target == node_ || callee.acc_params.empty()) continue;
-                std::size_t shift =
-                    id.attribute && !callee.params.empty() && (callee.params[0] == "self" || callee.params[0] == "cls")
-                        ? 1
-                        : 0;
-                std::vector<std::pair<std::string, std::string>> bound;  // argument name, parameter
-                for (std::size_t k = 0; k < positional.size() && k + shift < callee.params.size(); ++k)
-                    bound.emplace_back(trim(positional[k]), callee.params[k + shift]);
-                for (const auto& [name, text] : keyword) bound.emplace_back(trim(text), name);
-                for (const auto& [arg, param] : bound) {
-                    auto acc = callee.acc_params.find(param);
-                    if (acc == callee.acc_params.end() || arg.empty() || !is_ident_start(arg[0]) ||
-                        !std::all_of(arg.begin(), arg.end(), is_ident_char))
-                        continue;
-                    std::string l = lower(arg);
-                    bool counting = contains_any(l, {"count", "cnt", "tok", "byte", "num"}) || starts_with(l, "n_");
-                    if (!loss_like(arg) && !loss_like(param) && !(loss_like(acc->second) && !counting)) continue;
-                    Accumulation a;
-                    a.stmt = i;
-                    a.acc = arg;
-                    a.rhs = s.code.substr(id.pos);
-                    return a;
-                }
+        for (const BoundCall& call : bound_calls(s.code, m_)) {
+            const Node& callee = m_.nodes[static_cast<std::size_t>(call.callee)];
+            if (call.callee == node_ || callee.acc_params.empty()) continue;
+            for (const auto& [text, param] : call.arguments) {
+                const std::string arg = trim(text);
+                auto acc = callee.acc_params.find(param);
+                if (acc == callee.acc_params.end() || arg.empty() || !is_ident_start(arg[0]) ||
+                    !std::all_of(arg.begin(), arg.end(), is_ident_char))
+                    continue;
+                std::string l = lower(arg);
+                bool counting = contains_any(l, {"count", "cnt", "tok", "byte", "num"}) || starts_with(l, "n_");
+                if (!loss_like(arg) && !loss_like(param) && !(loss_like(acc->second) && !counting)) continue;
+                Accumulation a;
+                a.stmt = i;
+                a.acc = arg;
+                a.rhs = s.code.substr(call.pos);
+                return a;
             }
         }
         return std::nullopt;

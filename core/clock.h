@@ -1,8 +1,11 @@
 // Monotonic time for budgets: a Stopwatch that can pause (the reference excludes validation from training time) and a
-// Deadline that says when a budget is spent. Never the wall clock, which can jump.
+// Deadline that says when a budget is spent. Never the wall clock, which can jump; the one wall-clock reading here is
+// today's date, for the records a command writes.
 #pragma once
 
 #include <chrono>
+#include <ctime>
+#include <string>
 
 namespace pgolf {
 
@@ -43,5 +46,15 @@ public:
 private:
     double budget_ms_;
 };
+
+// Today's date in UTC, "YYYY-MM-DD" (the date of a record folder or a re-run).
+inline std::string clock_utc_date() {
+    const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    char text[16];
+    std::strftime(text, sizeof(text), "%Y-%m-%d", &utc);
+    return text;
+}
 
 }  // namespace pgolf
