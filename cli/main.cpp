@@ -3,14 +3,17 @@
 #include <iostream>
 
 #include "cli/audit_commands.h"
-#include "cli/check_commands.h"
 #include "cli/data_commands.h"
 #include "cli/export_commands.h"
 #include "cli/model_commands.h"
 #include "cli/records_commands.h"
-#include "cli/rerun_commands.h"
 #include "core/build_info.h"
 #include "core/error.h"
+
+#ifdef PGOLF_HARNESS_TOOLS  // not in the counted engine bundle (docs/code-bytes.md)
+#include "cli/check_commands.h"
+#include "cli/rerun_commands.h"
+#endif
 
 namespace {
 
@@ -38,8 +41,10 @@ int main(int argc, char** argv) {
     pgolf::export_commands_register(app);
     pgolf::audit_commands_register(app);
     pgolf::records_commands_register(app);
+#ifdef PGOLF_HARNESS_TOOLS
     pgolf::check_commands_register(app);
     pgolf::rerun_commands_register(app);
+#endif
     try {
         app.parse(argc, argv);
         if (version) {
