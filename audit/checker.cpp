@@ -61,7 +61,7 @@ void check_significance(CheckReport& report, const CheckOptions& options) {
         if (!stored) throw Error(options.db_path + ": no submission with id " + std::to_string(*options.against));
         against = leaderboard_summarize(*stored);
     } else {
-        const std::string self = leaderboard_import_key(report.facts);
+        const std::string self = leaderboard_import_key(report.facts.folder);
         const Frontier frontier = leaderboard_frontier(store, report.facts.track, "");
         for (auto row = frontier.rows.rbegin(); row != frontier.rows.rend(); ++row) {
             if (row->summary.submission.folder == self) continue;
@@ -106,12 +106,12 @@ void check_significance(CheckReport& report, const CheckOptions& options) {
     }
     if (!result.passes) {
         const TTest& gate = result.tests ? result.tests->welch_bpb : *result.welch_bpb;
-        const bool record_track = report.facts.track.find("non") == std::string::npos;
-        report.findings.push_back({"not_significant", "P1", record_track ? "warn" : "info",
-                                   "not significantly better than " + result.against_name + " (mean " +
-                                       format_or_dash(result.against_mean_bpb, 5) + "): Welch on bpb p = " +
-                                       format_or_dash(gate.p, 4) + ", the progression gate needs p < 0.25",
-                                   ""});
+        report.findings.push_back(
+            {"not_significant", "P1", record_is_record_track(report.facts.track) ? "warn" : "info",
+             "not significantly better than " + result.against_name + " (mean " +
+                 format_or_dash(result.against_mean_bpb, 5) + "): Welch on bpb p = " + format_or_dash(gate.p, 4) +
+                 ", the progression gate needs p < 0.25",
+             ""});
     }
     report.significance = result;
 }
@@ -161,8 +161,7 @@ std::string check_report_text(const CheckReport& report) {
     out << "track " << (facts.track.empty() ? "(unknown)" : facts.track) << " · date "
         << (facts.date.empty() ? "(unknown)" : facts.date) << " · tokenizer "
         << (facts.tokenizer.empty() ? "(unknown)" : facts.tokenizer) << "\n";
-    int logs = 0;
-    for (const FolderLog& log : facts.logs) logs += log.duplicate_of.empty();
+    const int logs = record_unique_log_count(facts);
     out << "files: " << facts.files.size() << " (" << logs << " log" << (logs == 1 ? "" : "s") << ", "
         << (facts.submission ? std::filesystem::path(facts.submission->path).filename().string() : "no JSON")
         << "); code: " << facts.code_files.size() << " file" << (facts.code_files.size() == 1 ? "" : "s") << ", "

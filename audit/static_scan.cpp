@@ -98,6 +98,7 @@
 
 #include "core/codec.h"
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace pgolf {
 
@@ -2174,15 +2175,6 @@ bool summary_loads(const SourceSummary& summary, const std::string& stem) {
     return false;
 }
 
-std::string read_text(const std::string& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("static scan: cannot read " + path);
-    std::ostringstream text;
-    text << in.rdbuf();
-    if (in.bad()) throw Error("static scan: cannot read " + path);
-    return text.str();
-}
-
 }  // namespace
 
 ScanReport static_scan_source(const std::string& text, const std::string& file) {
@@ -2217,7 +2209,7 @@ ScanReport static_scan_folder(const std::string& folder) {
     std::vector<std::string> texts;
     std::vector<SourceSummary> summaries(relative.size());
     for (std::size_t i = 0; i < relative.size(); ++i) {
-        texts.push_back(read_text((fs::path(folder) / relative[i]).string()));
+        texts.push_back(file_read_text((fs::path(folder) / relative[i]).string()));
         summarize_source(texts.back(), summaries[i], 0);
     }
     ScanReport report;

@@ -66,6 +66,11 @@ void AtomicFileWriter::commit() {
     fsync_parent_directory(path_);
 }
 
+std::string file_read_text(const std::string& path) {
+    const std::vector<std::uint8_t> bytes = file_read_bytes(path);
+    return std::string(bytes.begin(), bytes.end());
+}
+
 std::vector<std::uint8_t> file_read_bytes(const std::string& path) {
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(path + ": cannot open: " + errno_text());

@@ -30,6 +30,8 @@ private:
 
 // Whole file into memory; throws naming the path.
 std::vector<std::uint8_t> file_read_bytes(const std::string& path);
+// Whole file as text (no decoding: the bytes as they are); throws naming the path, like file_read_bytes.
+std::string file_read_text(const std::string& path);
 // Atomic whole-file write.
 void file_write_bytes(const std::string& path, const void* data, std::size_t bytes);
 

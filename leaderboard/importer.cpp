@@ -60,16 +60,16 @@ StoredRun stored_run(const RecordFolderFacts& facts, const FolderSeed& seed, std
 
 }  // namespace
 
-std::string leaderboard_import_key(const RecordFolderFacts& facts) {
-    std::filesystem::path path = std::filesystem::path(facts.folder).lexically_normal();
+std::string leaderboard_import_key(const std::string& folder) {
+    std::filesystem::path path = std::filesystem::path(folder).lexically_normal();
     if (path.filename().empty()) path = path.parent_path();
     const std::string parent = path.parent_path().filename().string();
-    return "records/" + (parent.empty() ? std::string("track_unknown") : parent) + "/" + facts.name;
+    return "records/" + (parent.empty() ? std::string("track_unknown") : parent) + "/" + path.filename().string();
 }
 
 StoredSubmission leaderboard_submission_from_folder(const RecordFolderFacts& facts) {
     StoredSubmission submission;
-    submission.folder = leaderboard_import_key(facts);
+    submission.folder = leaderboard_import_key(facts.folder);
     submission.origin = "import";
     const SubmissionFile* json = facts.submission ? &*facts.submission : nullptr;
     submission.name = json && json->name.value && !json->name.value->empty() ? *json->name.value : facts.name;
@@ -101,18 +101,15 @@ ImportResult leaderboard_import_tree(
         } catch (const Error& error) {
             // Unreadable (invalid JSON, duplicate keys): stored as such, so the tree's listing stays complete and
             // the row is excluded from the frontier.
-            RecordFolderFacts bare;
-            bare.folder = folders[i];
-            bare.name = std::filesystem::path(folders[i]).lexically_normal().filename().string();
-            const std::string parent =
-                std::filesystem::path(folders[i]).lexically_normal().parent_path().filename().string();
-            bare.track = parent;
+            std::filesystem::path path = std::filesystem::path(folders[i]).lexically_normal();
+            if (path.filename().empty()) path = path.parent_path();
+            const std::string name = path.filename().string();
             submission = StoredSubmission{};
-            submission.folder = leaderboard_import_key(bare);
+            submission.folder = leaderboard_import_key(folders[i]);
             submission.origin = "import";
-            submission.name = bare.name;
-            submission.track = parent;
-            submission.date = bare.name.size() >= 10 ? bare.name.substr(0, 10) : "";
+            submission.name = name;
+            submission.track = path.parent_path().filename().string();
+            submission.date = name.size() >= 10 ? name.substr(0, 10) : "";
             submission.findings.push_back(
                 {"F1", "fail", std::string("unreadable: ") + error.what(), "{\"kind\":\"unreadable\"}"});
             imported.error = error.what();

@@ -27,8 +27,8 @@ struct ImportResult {
     int unreadable = 0;
 };
 
-// The store key of a folder: "records/<track folder>/<name>".
-std::string leaderboard_import_key(const RecordFolderFacts& facts);
+// The store key of a record folder path: "records/<track folder>/<name>".
+std::string leaderboard_import_key(const std::string& folder);
 
 // The submission (with its runs) that stands for a folder in the store.
 StoredSubmission leaderboard_submission_from_folder(const RecordFolderFacts& facts);

@@ -258,11 +258,6 @@ void collect_imports(const std::string& text, std::set<std::string>& modules) {
     }
 }
 
-std::string read_text(const std::string& path) {
-    const std::vector<std::uint8_t> bytes = file_read_bytes(path);
-    return std::string(bytes.begin(), bytes.end());
-}
-
 bool is_log_candidate(const std::filesystem::path& path) {
     const std::string extension = lower(path.extension().string());
     const std::string name = lower(path.filename().string());
@@ -288,10 +283,6 @@ private:
 
 std::string at_line(const std::string& path, std::int64_t line) { return path + ":" + std::to_string(line); }
 
-bool is_record_track(const std::string& track) {
-    return track.find("non") == std::string::npos && track.find("unlimited") == std::string::npos;
-}
-
 void read_files(RecordFolderFacts& facts) {
     namespace fs = std::filesystem;
     std::error_code error;
@@ -315,7 +306,7 @@ void read_logs(RecordFolderFacts& facts, std::string& tokenizer_text) {
         const std::filesystem::path path(relative);
         if (!is_log_candidate(path)) continue;
         const std::string full = (std::filesystem::path(facts.folder) / path).string();
-        const std::string text = read_text(full);
+        const std::string text = file_read_text(full);
         FolderLog log;
         log.path = relative;
         log.bytes = static_cast<std::int64_t>(text.size());
@@ -483,8 +474,7 @@ void check_required_files(const RecordFolderFacts& facts, FindingList& found) {
     }
     if (!readme) found.add("missing_file", "F1", "fail", "no README.md");
     if (!facts.submission) found.add("missing_file", "F1", "fail", "no submission.json (nor any submission*.json)");
-    const bool any_log = std::any_of(facts.logs.begin(), facts.logs.end(),
-                                     [](const FolderLog& log) { return log.duplicate_of.empty(); });
+    const bool any_log = record_unique_log_count(facts) > 0;
     if (!any_log) found.add("missing_file", "F1", "fail", "no training log: nothing backs the reported score");
     if (!train_gpt) {
         found.add("missing_file", "F1", "fail",
@@ -537,8 +527,7 @@ void check_headline(const RecordFolderFacts& facts, FindingList& found) {
     if (backed.empty()) {
         // No log at all is a missing file; logs that print no final score back nothing (DGAttention's JSON headline is
         // an in-training validation line).
-        const bool any_log = std::any_of(facts.logs.begin(), facts.logs.end(),
-                                         [](const FolderLog& log) { return log.duplicate_of.empty(); });
+        const bool any_log = record_unique_log_count(facts) > 0;
         if (any_log) {
             found.add("headline_unbacked", "S6", "fail",
                       "the headline " + format_fixed(headline, precision_of(headline)) +
@@ -615,8 +604,7 @@ void check_seeds(const RecordFolderFacts& facts, FindingList& found) {
         for (const std::string& note : log.facts.notes)
             found.add("log_note", "", "info", log.path + ": " + note, log.path);
     }
-    const bool any_log = std::any_of(facts.logs.begin(), facts.logs.end(),
-                                     [](const FolderLog& log) { return log.duplicate_of.empty(); });
+    const bool any_log = record_unique_log_count(facts) > 0;
     for (const FolderSeed& seed : facts.seeds) {
         if (seed.json < 0) continue;
         const SubmissionSeed& entry = facts.submission->seeds[seed.json];
@@ -647,7 +635,7 @@ void check_seeds(const RecordFolderFacts& facts, FindingList& found) {
         return seed.log >= 0 && !std::isnan(seed.val_bpb);
     });
     if (logged < 3) {
-        found.add("too_few_seeds", "S1", is_record_track(facts.track) ? "warn" : "info",
+        found.add("too_few_seeds", "S1", record_is_record_track(facts.track) ? "warn" : "info",
                   std::to_string(logged) + " seed" + (logged == 1 ? "" : "s") +
                       " with a scored log; records need at least 3 from one config");
     }
@@ -739,7 +727,7 @@ void check_bytes(const RecordFolderFacts& facts, FindingList& found) {
 }
 
 void check_times(const RecordFolderFacts& facts, FindingList& found) {
-    if (!is_record_track(facts.track)) return;
+    if (!record_is_record_track(facts.track)) return;
     for (const FolderLog& log : facts.logs) {
         if (!log.duplicate_of.empty()) continue;
         const LogFacts& f = log.facts;
@@ -813,6 +801,15 @@ void check_tokenizer(const RecordFolderFacts& facts, FindingList& found) {
 
 }  // namespace
 
+bool record_is_record_track(const std::string& track) {
+    return track.find("non") == std::string::npos && track.find("unlimited") == std::string::npos;
+}
+
+int record_unique_log_count(const RecordFolderFacts& facts) {
+    return static_cast<int>(std::count_if(facts.logs.begin(), facts.logs.end(),
+                                          [](const FolderLog& log) { return log.duplicate_of.empty(); }));
+}
+
 RecordFolderFacts record_folder_read(const std::string& folder) {
     namespace fs = std::filesystem;
     std::error_code error;
@@ -848,7 +845,7 @@ RecordFolderFacts record_folder_read(const std::string& folder) {
         local.insert(code_path.stem().string());
         if (code_path.has_parent_path()) local.insert(code_path.begin()->string());
         if (code_path.extension() == ".py")
-            collect_imports(read_text((fs::path(folder) / code_path).string()), modules);
+            collect_imports(file_read_text((fs::path(folder) / code_path).string()), modules);
     }
     for (const std::string& module : modules) {
         if (!is_stdlib_module(module) && !local.count(module)) facts.third_party_imports.push_back(module);

@@ -121,6 +121,11 @@ std::vector<std::string> record_tree_folders(const std::string& root);
 // logs are not code.
 std::vector<CodeFile> record_code_files(const std::string& folder);
 
+// Whether a track is held to the 10-minute caps and significance: not a non-record or unlimited-compute track.
+bool record_is_record_track(const std::string& track);
+// Logs that are not byte-for-byte duplicates of an earlier one (the evidence a folder really has).
+int record_unique_log_count(const RecordFolderFacts& facts);
+
 // Tokens per byte implied by one metric (val_bpb * ln 2 / val_loss), and the tokenizer constants of COMPLIANCE.md K6.
 double record_tokens_per_byte(double val_bpb, double val_loss);
 std::optional<double> record_tokenizer_tokens_per_byte(const std::string& tokenizer);

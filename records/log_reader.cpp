@@ -15,6 +15,7 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "core/file_util.h"
 
 namespace pgolf {
 namespace {
@@ -474,13 +475,7 @@ LogFacts log_read_text(const std::string& text, const std::string& path) {
 }
 
 LogFacts log_read_file(const std::string& path) {
-    std::error_code ec;
-    if (std::filesystem::is_directory(path, ec)) throw Error("cannot read log " + path + ": it is a directory");
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw Error("cannot read log " + path + ": " + std::strerror(errno));
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw Error("cannot read log " + path + ": read failed");
-    return log_read_text(text, path);
+    return log_read_text(file_read_text(path), path);  // errors name the path
 }
 
 const LogMetric* log_headline_metric(const LogFacts& facts) {

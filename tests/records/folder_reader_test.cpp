@@ -233,6 +233,11 @@ TEST(RecordFolderReader, WallclockTokensPerByteValidationTokensAndAppendedRuns) 
     EXPECT_TRUE(contains(val_tokens[0].message, "63,779,840"));
     const auto appended = of_kind(facts, "runs_appended");
     ASSERT_EQ(appended.size(), 1u);
+    // The log reader's own note on it comes through as information, naming the log.
+    const auto log_notes = of_kind(facts, "log_note");
+    ASSERT_EQ(log_notes.size(), 1u);
+    EXPECT_EQ(log_notes[0].severity, "info");
+    EXPECT_TRUE(contains(log_notes[0].message, "train_seed1337.log: 2 runs appended"));
     // The last run's score is the seed's.
     EXPECT_EQ(facts.seeds[1].from, "train_seed1337.log:22");
     EXPECT_NEAR(facts.seeds[1].val_bpb, 1.22436570, 1e-9);
