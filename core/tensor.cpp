@@ -7,22 +7,62 @@
 #include <cstring>
 
 #include "core/error.h"
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
 
 namespace pgolf {
 
 struct Tensor::Storage {
-    explicit Storage(std::size_t bytes) : size(bytes) {
+    Storage(std::size_t bytes, Device where) : size(bytes), device(where) {
+        if (device == Device::cuda) {
+#ifdef PGOLF_WITH_CUDA
+            // The caching allocator hands out 256-byte aligned blocks (cudaMalloc's alignment), never null.
+            data = cuda_memory_allocate(bytes);
+            return;
+#else
+            throw Error("a cuda tensor needs the CUDA backend: pgolf was built without CUDA");
+#endif
+        }
         // Aligned for vector loads; at least one byte so empty tensors still have a storage (defined()).
         const std::size_t rounded = ((bytes + 63) / 64) * 64;
         data = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
         if (data == nullptr) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
     }
-    ~Storage() { std::free(data); }
+    ~Storage() {
+#ifdef PGOLF_WITH_CUDA
+        if (device == Device::cuda) {
+            cuda_memory_release(data);
+            return;
+        }
+#endif
+        std::free(data);
+    }
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
-    void* data;
+    void* data = nullptr;
     std::size_t size;
+    Device device;
 };
+
+namespace {
+
+// Copies bytes between tensors' memory on any devices (plain memmove between host tensors).
+void tensor_copy_bytes(void* destination, Device destination_device, const void* source, Device source_device,
+                       std::size_t bytes) {
+    if (bytes == 0) return;
+    if (destination_device == Device::cpu && source_device == Device::cpu) {
+        std::memmove(destination, source, bytes);
+        return;
+    }
+#ifdef PGOLF_WITH_CUDA
+    cuda_memory_copy(destination, source, bytes, destination_device == Device::cpu);
+#else
+    throw Error("copy involving a cuda tensor: pgolf was built without CUDA");
+#endif
+}
+
+}  // namespace
 
 std::size_t dtype_size(DType dtype) {
     switch (dtype) {
@@ -137,18 +177,19 @@ std::int64_t shape_numel(const Shape& shape) {
     return count;
 }
 
-Tensor Tensor::empty(const Shape& shape, DType dtype) {
+Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
     Tensor tensor;
     tensor.shape_ = shape;
     tensor.numel_ = shape_numel(shape);
     tensor.dtype_ = dtype;
-    tensor.storage_ = std::make_shared<Storage>(tensor.nbytes());
+    tensor.device_ = device;
+    tensor.storage_ = std::make_shared<Storage>(tensor.nbytes(), device);
     return tensor;
 }
 
-Tensor Tensor::zeros(const Shape& shape, DType dtype) {
-    Tensor tensor = empty(shape, dtype);
-    std::memset(tensor.raw_data(), 0, tensor.nbytes());
+Tensor Tensor::zeros(const Shape& shape, DType dtype, Device device) {
+    Tensor tensor = empty(shape, dtype, device);
+    tensor.zero();
     return tensor;
 }
 
@@ -194,6 +235,12 @@ std::int64_t Tensor::size(std::int64_t axis) const {
         throw Error("axis " + std::to_string(axis) + " out of range for shape " + shape_string(shape_));
     }
     return shape_[static_cast<std::size_t>(resolved)];
+}
+
+void Tensor::check_host(const char* operation) const {
+    if (device_ != Device::cpu) {
+        throw Error(std::string(operation) + ": the tensor is on cuda; copy it to the cpu first (to_device)");
+    }
 }
 
 void Tensor::check_type(DType expected) const {
@@ -270,6 +317,7 @@ const void* Tensor::raw_data() const {
 }
 
 double Tensor::item(std::int64_t i) const {
+    check_host("item");
     if (i < 0 || i >= numel_) throw Error("item index " + std::to_string(i) + " out of range " + shape_string(shape_));
     const void* base = raw_data();
     switch (dtype_) {
@@ -296,6 +344,7 @@ double Tensor::item(std::int64_t i) const {
 }
 
 void Tensor::set_item(std::int64_t i, double value) {
+    check_host("set_item");
     if (i < 0 || i >= numel_) throw Error("item index " + std::to_string(i) + " out of range " + shape_string(shape_));
     void* base = raw_data();
     switch (dtype_) {
@@ -335,9 +384,12 @@ std::vector<double> Tensor::to_doubles() const {
     return values;
 }
 
-Tensor Tensor::clone() const {
-    Tensor copy = empty(shape_, dtype_);
-    if (nbytes() > 0) std::memcpy(copy.raw_data(), raw_data(), nbytes());
+Tensor Tensor::clone() const { return to_device(device_); }
+
+Tensor Tensor::to_device(Device device) const {
+    if (!defined()) throw Error("to_device: undefined tensor");
+    Tensor copy = empty(shape_, dtype_, device);
+    tensor_copy_bytes(copy.raw_data(), device, raw_data(), device_, nbytes());
     return copy;
 }
 
@@ -382,6 +434,7 @@ Tensor Tensor::rows(std::int64_t begin, std::int64_t end) const {
 
 Tensor Tensor::to(DType dtype) const {
     if (dtype == dtype_) return clone();
+    check_host("to");
     Tensor converted = empty(shape_, dtype);
     if (dtype_ == DType::f32 && dtype == DType::bf16) {
         const float* source = data<float>();
@@ -394,6 +447,7 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 void Tensor::fill(double value) {
+    check_host("fill");
     if (dtype_ == DType::f32) {
         float* values = data<float>();
         for (std::int64_t i = 0; i < numel_; ++i) values[i] = static_cast<float>(value);
@@ -403,7 +457,14 @@ void Tensor::fill(double value) {
 }
 
 void Tensor::zero() {
-    if (nbytes() > 0) std::memset(raw_data(), 0, nbytes());
+    if (nbytes() == 0) return;
+    if (device_ == Device::cpu) {
+        std::memset(raw_data(), 0, nbytes());
+        return;
+    }
+#ifdef PGOLF_WITH_CUDA
+    cuda_memory_zero(raw_data(), nbytes());
+#endif
 }
 
 void Tensor::copy_from(const Tensor& other) {
@@ -411,7 +472,7 @@ void Tensor::copy_from(const Tensor& other) {
         throw Error("copy_from: " + dtype_name(other.dtype_) + shape_string(other.shape_) + " into " +
                     dtype_name(dtype_) + shape_string(shape_));
     }
-    if (nbytes() > 0) std::memmove(raw_data(), other.raw_data(), nbytes());
+    tensor_copy_bytes(raw_data(), device_, other.raw_data(), other.device_, nbytes());
 }
 
 void tensor_check_shape(const Tensor& tensor, const Shape& expected, const char* op, const char* name) {
@@ -434,6 +495,15 @@ void tensor_check_floating(const Tensor& tensor, const char* op, const char* nam
     if (!tensor.defined() || (tensor.dtype() != DType::f32 && tensor.dtype() != DType::f64)) {
         throw Error(std::string(op) + ": " + name + " must be f32 or f64" +
                     (tensor.defined() ? ", not " + dtype_name(tensor.dtype()) : std::string(" (undefined)")));
+    }
+    tensor_check_device(tensor, Device::cpu, op, name);
+}
+
+void tensor_check_device(const Tensor& tensor, Device device, const char* op, const char* name) {
+    if (!tensor.defined()) throw Error(std::string(op) + ": " + name + " is undefined");
+    if (tensor.device() != device) {
+        throw Error(std::string(op) + ": " + name + " is on " + (tensor.device() == Device::cuda ? "cuda" : "cpu") +
+                    ", expected " + (device == Device::cuda ? "cuda" : "cpu"));
     }
 }
 

@@ -1,5 +1,7 @@
 // Tensors: contiguous, row-major, explicit dtype and device. The CPU fp32 path is the engine's specification; f64
 // exists so gradient checks can run in double. Storage is shared between a tensor and its views (reshape, rows).
+// A cuda tensor's storage is device memory from the CUDA caching allocator: its data pointers are device pointers,
+// element access from the host (item, set_item, fill, to) is refused, and to_device() copies between the two.
 #pragma once
 
 #include <cstddef>
@@ -35,8 +37,9 @@ class Tensor {
 public:
     Tensor() = default;  // undefined: defined() is false
 
-    static Tensor empty(const Shape& shape, DType dtype = DType::f32);  // uninitialised contents
-    static Tensor zeros(const Shape& shape, DType dtype = DType::f32);
+    // Uninitialised contents. Device::cuda needs the CUDA backend and a GPU (otherwise pgolf::Error saying which).
+    static Tensor empty(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
+    static Tensor zeros(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu);
     static Tensor full(const Shape& shape, double value, DType dtype = DType::f32);
     // Copies values (converted to dtype) into a new tensor; values.size() must equal the shape's element count.
     static Tensor from_values(std::span<const double> values, const Shape& shape, DType dtype = DType::f32);
@@ -53,7 +56,8 @@ public:
     Device device() const { return device_; }
     std::size_t nbytes() const { return static_cast<std::size_t>(numel_) * dtype_size(dtype_); }
 
-    // Typed access; throws pgolf::Error when T does not match the dtype (bf16/f16 are std::uint16_t).
+    // Typed access; throws pgolf::Error when T does not match the dtype (bf16/f16 are std::uint16_t). On a cuda tensor
+    // these are device pointers, for kernels and copies only.
     template <typename T>
     T* data();
     template <typename T>
@@ -66,13 +70,14 @@ public:
     void set_item(std::int64_t flat_index, double value);
     std::vector<double> to_doubles() const;
 
-    Tensor clone() const;                                     // deep copy
+    Tensor clone() const;                                     // deep copy, on the same device
+    Tensor to_device(Device device) const;                    // copy on device (same device: clone)
     Tensor reshape(const Shape& shape) const;                 // view; one dimension may be -1
     Tensor rows(std::int64_t begin, std::int64_t end) const;  // view of [begin, end) along axis 0
     Tensor to(DType dtype) const;                             // converted copy (same dtype: clone)
-    void fill(double value);
-    void zero();
-    void copy_from(const Tensor& other);  // same shape and dtype
+    void fill(double value);              // host tensors only
+    void zero();                          // either device
+    void copy_from(const Tensor& other);  // same shape and dtype, either devices
     bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
 
 private:
@@ -85,11 +90,15 @@ private:
     Device device_ = Device::cpu;
 
     void check_type(DType expected) const;
+    void check_host(const char* operation) const;  // throws unless the tensor is on the cpu
 };
 
 // Throws pgolf::Error naming the op when a tensor's shape or dtype is not what the op needs.
 void tensor_check_shape(const Tensor& tensor, const Shape& expected, const char* op, const char* name);
 void tensor_check_dtype(const Tensor& tensor, DType expected, const char* op, const char* name);
-void tensor_check_floating(const Tensor& tensor, const char* op, const char* name);  // f32 or f64
+// f32 or f64 on the cpu: the CPU reference ops call it on their inputs, so a cuda tensor is refused with its name.
+void tensor_check_floating(const Tensor& tensor, const char* op, const char* name);
+// Throws pgolf::Error naming the op and argument unless the tensor is defined and on device.
+void tensor_check_device(const Tensor& tensor, Device device, const char* op, const char* name);
 
 }  // namespace pgolf

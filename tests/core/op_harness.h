@@ -1,9 +1,11 @@
 // The op-consistency harness: every op is declared once as an OpCase (inputs, forward, backward, error bounds) and
 // the harness runs each case as CPU determinism, f32-vs-f64 agreement and a finite-difference gradient check in
-// double. The CUDA backend will plug in as one more check over the same cases.
+// double. The CUDA backend plugs in as one more check over the same cases (tests/core/ops_cuda_test.cpp): a family's
+// CudaOpBinding runs each case on the GPU and is compared with the CPU reference in f64.
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,41 @@ struct OpCase {
     double gradient_tolerance = 1e-6;          // max |analytic − numeric| / max(1, |numeric|), in f64
     double float_tolerance = 1e-5;             // max |f32 − f64| / max(1, |f64|) over outputs
     double finite_difference_step = 1e-6;
+    // The case's scalar parameters by name ("factor", "slope", "cap", "axis", …), for the CUDA binding, which
+    // calls its own entry point with them.
+    std::map<std::string, double> attributes;
+    double attribute(const std::string& key) const;  // throws pgolf::Error naming the case when absent
 };
 
 using OpCaseFactory = std::function<std::vector<OpCase>()>;
+
+// The CUDA implementation of one family's cases; the family is the case-name prefix before '/' ("rmsnorm",
+// "matmul", "relu_squared", …). The harness uploads the case's inputs (floating ones in the dtype under test, f32
+// or bf16; the f64 CPU reference sees the same rounded values), calls forward, downloads every output and compares
+// it with the CPU reference in f64: max |cuda − cpu| / max(1, |cpu|) ≤ the dtype's tolerance. Backward is checked
+// the same way with the gradient-check weights as output gradients.
+struct CudaOpBinding {
+    using Forward = std::function<std::vector<Tensor>(const OpCase&, const std::vector<Tensor>&)>;
+    using Backward = std::function<std::vector<Tensor>(const OpCase&, const std::vector<Tensor>& inputs,
+                                                       const std::vector<Tensor>& outputs,
+                                                       const std::vector<Tensor>& grad_outputs)>;
+    Forward forward;    // cuda inputs -> cuda outputs, one per CPU output (any dtype)
+    Backward backward;  // empty: the family is forward-only; otherwise one gradient per input (undefined allowed)
+    double f32_tolerance = 1e-5;
+    double bf16_tolerance = 2e-2;
+    bool run_bf16 = true;  // also run with bf16 inputs
+    // Extra cases at the seeds' full-scale shapes, checked on the GPU only (too large for finite differences).
+    OpCaseFactory full_scale_cases;
+};
+
+bool op_harness_register_cuda(const std::string& family, CudaOpBinding binding);
+// The binding of the case's family, or nullptr.
+const CudaOpBinding* op_harness_cuda_binding(const std::string& case_name);
+// Every case the CUDA check runs: the CPU cases of bound families, then their full-scale cases.
+std::vector<OpCase> op_harness_cuda_cases();
+// Families registered for the CPU (by case-name prefix) and those with a CUDA binding.
+std::vector<std::string> op_harness_case_families();
+std::vector<std::string> op_harness_cuda_families();
 
 // Registers a family of cases at static-initialisation time: `static const bool registered = op_harness_register(…)`.
 bool op_harness_register(const std::string& family, OpCaseFactory factory);

@@ -35,6 +35,10 @@ OpCase rope_case(const std::string& name, const Shape& shape, const RopeSpec& sp
     };
     op.gradient_tolerance = 1e-7;
     op.float_tolerance = 1e-5;
+    op.attributes = {{"rotary_dims", static_cast<double>(spec.rotary_dims)},
+                     {"frequency_dims", static_cast<double>(spec.frequency_dims)},
+                     {"base", spec.base},
+                     {"position_offset", static_cast<double>(spec.position_offset)}};
     return op;
 }
 

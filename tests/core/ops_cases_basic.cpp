@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,7 @@ OpCase linear_case(const Shape& x_shape, std::int64_t n, bool need_dx, bool need
     };
     op.gradient_tolerance = kGradientTolerance;
     op.float_tolerance = 1e-5 * std::sqrt(static_cast<double>(x_shape.back()));
+    op.attributes = {{"need_dx", need_dx ? 1.0 : 0.0}, {"need_dw", need_dw ? 1.0 : 0.0}};
     return op;
 }
 
@@ -79,6 +81,7 @@ OpCase matmul_case(std::int64_t m, std::int64_t k, std::int64_t n, bool ta, bool
     };
     op.gradient_tolerance = kGradientTolerance;
     op.float_tolerance = 1e-5 * std::sqrt(static_cast<double>(k));
+    op.attributes = {{"transpose_a", ta ? 1.0 : 0.0}, {"transpose_b", tb ? 1.0 : 0.0}};
     return op;
 }
 
@@ -104,6 +107,7 @@ OpCase embedding_case(const std::string& name, std::int64_t vocab, std::int64_t 
         return Tensors{embedding_backward(dout[0], in[1], vocab), Tensor()};
     };
     op.gradient_tolerance = kGradientTolerance;
+    op.attributes = {{"vocab", static_cast<double>(vocab)}};
     return op;
 }
 
@@ -133,7 +137,8 @@ OpCase binary_case(const std::string& name, const Shape& shape, std::uint64_t se
 }
 
 OpCase unary_case(const std::string& name, const Tensor& x, std::function<Tensor(const Tensor&)> forward,
-                  std::function<Tensor(const Tensor&, const Tensor&)> backward) {
+                  std::function<Tensor(const Tensor&, const Tensor&)> backward,
+                  std::map<std::string, double> attributes = {}) {
     OpCase op;
     op.name = name + "/" + shape_tag(x.shape());
     op.inputs = {x};
@@ -142,6 +147,7 @@ OpCase unary_case(const std::string& name, const Tensor& x, std::function<Tensor
         return Tensors{backward(in[0], dout[0])};
     };
     op.gradient_tolerance = kGradientTolerance;
+    op.attributes = std::move(attributes);
     return op;
 }
 
@@ -156,6 +162,7 @@ OpCase mul_broadcast_case(const Shape& shape, std::int64_t axis, std::uint64_t s
         return Tensors{grads.dx, grads.dg};
     };
     op.gradient_tolerance = kGradientTolerance;
+    op.attributes = {{"axis", static_cast<double>(axis)}};
     return op;
 }
 
@@ -183,18 +190,20 @@ const bool registered_elementwise = op_harness_register("elementwise", [] {
             }),
         unary_case(
             "scale", op_harness_random({7}, 47), [factor](const Tensor& x) { return scale(x, factor); },
-            [factor](const Tensor&, const Tensor& dy) { return scale(dy, factor); }),
+            [factor](const Tensor&, const Tensor& dy) { return scale(dy, factor); }, {{"factor", factor}}),
         unary_case("relu_squared", away_from_zero(op_harness_random({3, 7}, 49)), relu_squared, relu_squared_backward),
         unary_case("relu_squared", away_from_zero(op_harness_random({2, 2, 5}, 51, 3.0)), relu_squared,
                    relu_squared_backward),
         unary_case(
             "leaky_relu_squared", away_from_zero(op_harness_random({3, 7}, 53)),
             [slope](const Tensor& x) { return leaky_relu_squared(x, slope); },
-            [slope](const Tensor& x, const Tensor& dy) { return leaky_relu_squared_backward(x, slope, dy); }),
+            [slope](const Tensor& x, const Tensor& dy) { return leaky_relu_squared_backward(x, slope, dy); },
+            {{"slope", slope}}),
         unary_case(
             "leaky_relu_squared", away_from_zero(op_harness_random({2, 2, 5}, 55, 3.0)),
             [](const Tensor& x) { return leaky_relu_squared(x, 0.1); },
-            [](const Tensor& x, const Tensor& dy) { return leaky_relu_squared_backward(x, 0.1, dy); }),
+            [](const Tensor& x, const Tensor& dy) { return leaky_relu_squared_backward(x, 0.1, dy); },
+            {{"slope", 0.1}}),
         unary_case("sum_all", op_harness_random({3, 4, 5}, 57), sum_all,
                    [](const Tensor& x, const Tensor& dy) { return Tensor::full(x.shape(), dy.item(0), x.dtype()); }),
         unary_case("permute_0213", op_harness_random({2, 3, 4, 5}, 59), permute_0213,
@@ -225,6 +234,7 @@ OpCase rmsnorm_case(const Shape& shape, double factor, std::uint64_t seed) {
     };
     op.differentiable_outputs = {true, false};  // rstd is a saved statistic
     op.gradient_tolerance = kGradientTolerance;
+    op.attributes = {{"factor", factor}};
     return op;
 }
 
@@ -249,6 +259,7 @@ OpCase cross_entropy_case(const std::string& name, std::int64_t n, std::int64_t 
         return Tensors{softcap_cross_entropy_backward(in[0], in[1], dout[0], cap), Tensor()};
     };
     op.gradient_tolerance = kGradientTolerance;
+    op.attributes = {{"cap", cap}};
     return op;
 }
 

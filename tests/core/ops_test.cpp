@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "core/error.h"
 #include "tests/core/op_harness.h"
 
 namespace pgolf::test {
@@ -129,6 +130,12 @@ INSTANTIATE_TEST_SUITE_P(Ops, OpHarness, ::testing::ValuesIn(op_harness_cases_or
                          });
 
 }  // namespace
+
+double OpCase::attribute(const std::string& key) const {
+    const auto found = attributes.find(key);
+    if (found == attributes.end()) throw Error("op case " + name + " has no attribute '" + key + "'");
+    return found->second;
+}
 
 bool op_harness_register(const std::string& family, OpCaseFactory factory) {
     op_harness_registry()[family] = std::move(factory);
