@@ -29,6 +29,9 @@ struct OpCase {
     double gradient_tolerance = 1e-6;          // max |analytic − numeric| / max(1, |numeric|), in f64
     double float_tolerance = 1e-5;             // max |f32 − f64| / max(1, |f64|) over outputs
     double finite_difference_step = 1e-6;
+    // False for ops whose backward is deliberately not the forward's derivative (straight-through estimators such as
+    // fake quantization): the gradient check is skipped with this reason.
+    std::string no_finite_difference_reason;
     // The case's scalar parameters by name ("factor", "slope", "cap", "axis", …), for the CUDA binding, which
     // calls its own entry point with them.
     std::map<std::string, double> attributes;
