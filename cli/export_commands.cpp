@@ -9,6 +9,7 @@
 
 #include "core/text_format.h"
 #include "cli/preset_options.h"
+#include "cli/run_options.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
@@ -119,6 +120,7 @@ struct EvalArguments {
     bool reference_end_quirk = false;
     std::int64_t max_tokens = 0;
     std::int64_t position = -1;  // probe
+    std::string device = "cpu";
 
     ArtifactEvalOptions options() const {
         ArtifactEvalOptions result;
@@ -162,6 +164,7 @@ Config export_eval_config(const EvalArguments& args, const ArtifactFile& file) {
 void export_print_line(const std::string& line) { std::cout << line << std::endl; }
 
 void export_run_eval(const EvalArguments& args) {
+    run_check_engine_device(args.device);
     const ArtifactFile file = artifact_read(args.artifact);
     const Config config = export_eval_config(args, file);
     const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;
@@ -211,6 +214,7 @@ void export_add_eval_options(CLI::App* command, EvalArguments& args) {
     command->add_option("--set", args.preset.overrides, "Override a config key: KEY=VALUE (repeatable)");
     command->add_option("--data", args.data, "Dataset folder (default: DATA_PATH)");
     command->add_option("--tokenizer", args.tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
+    run_add_device_option(command, args.device);
     command
         ->add_option(
             "--mode", args.mode,

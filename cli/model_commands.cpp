@@ -9,7 +9,11 @@
 
 #include "core/text_format.h"
 #include "cli/preset_options.h"
+#include "cli/run_options.h"
+#include "core/device.h"
+#include "core/kernel_bench.h"
 #include "core/error.h"
+#include "core/file_util.h"
 #include "core/ops/linear.h"
 #include "core/profile.h"
 #include "core/progress.h"
@@ -136,6 +140,7 @@ struct TrainArguments {
     std::string data;
     std::string tokenizer;
     std::string out;
+    std::string device = "cpu";
 };
 
 TrainResult model_run_training(Config config, const std::string& data, const std::string& tokenizer,
@@ -160,6 +165,7 @@ TrainResult model_run_training(Config config, const std::string& data, const std
 }
 
 void model_run_train(const TrainArguments& args) {
+    run_check_engine_device(args.device);
     Config config = args.preset.load();
     if (args.seed >= 0) config.set("SEED", args.seed);
     model_run_training(config, args.data, args.tokenizer, args.out, true, true);
@@ -235,6 +241,28 @@ void model_run_bench(const BenchArguments& args) {
     }
 }
 
+struct KernelBenchArguments {
+    std::string device = "cpu";
+    std::int64_t tokens = 0;
+    std::string filter;
+    double min_seconds = 0.05;
+    std::string json;
+};
+
+void model_run_bench_kernels(const KernelBenchArguments& args) {
+    KernelBenchOptions options;
+    options.device = device_parse(args.device);
+    options.tokens = args.tokens;
+    options.filter = args.filter;
+    options.min_seconds = args.min_seconds;
+    const std::vector<KernelBenchRow> rows = kernel_bench_run(options);
+    std::cout << kernel_bench_table(rows, options.device);
+    if (!args.json.empty()) {
+        const std::string json = kernel_bench_json(rows, options.device);
+        file_write_bytes(args.json, json.data(), json.size());
+    }
+}
+
 }  // namespace
 
 void model_commands_register(CLI::App& app) {
@@ -257,6 +285,7 @@ void model_commands_register(CLI::App& app) {
                               "Dataset folder with fineweb_{train,val}_*.bin (default: the preset's DATA_PATH)");
     train_command->add_option("--tokenizer", train->tokenizer, "SentencePiece model (default: TOKENIZER_PATH)");
     train_command->add_option("--out", train->out, "Run folder")->required();
+    run_add_device_option(train_command, train->device);
     train_command->callback([train] { model_run_train(*train); });
 
     CLI::App* bench = app.add_subcommand("bench", "Benchmarks (ratios measured in one run)");
@@ -269,6 +298,18 @@ void model_commands_register(CLI::App& app) {
     bench_train_command->add_option("--tokenizer", bench_train->tokenizer, "SentencePiece model");
     bench_train_command->add_option("--steps", bench_train->steps, "Training steps to time")->capture_default_str();
     bench_train_command->callback([bench_train] { model_run_bench(*bench_train); });
+
+    auto kernels = std::make_shared<KernelBenchArguments>();
+    CLI::App* kernels_command = bench->add_subcommand(
+        "kernels", "Each op at the golf shapes, timed against a copy and the vendor GEMM measured in the same run");
+    kernels_command->add_option("--device", kernels->device, "cpu or cuda")->capture_default_str();
+    kernels_command->add_option("--tokens", kernels->tokens, "Activation rows (default: 65,536 on cuda, 2,048 on cpu)");
+    kernels_command->add_option("--filter", kernels->filter, "Only ops whose name contains this text");
+    kernels_command->add_option("--min-seconds", kernels->min_seconds, "Time each op at least this long")
+        ->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    kernels_command->add_option("--json", kernels->json, "Also write the rows as JSON to this file");
+    kernels_command->callback([kernels] { model_run_bench_kernels(*kernels); });
 }
 
 }  // namespace pgolf

@@ -4,11 +4,13 @@
 #include <algorithm>
 #include <exception>
 
+#include "core/device.h"
 #include "core/error.h"
 
 namespace pgolf {
 
 RunOptions RunArguments::options() const {
+    run_check_engine_device(device);
     RunOptions options;
     options.config = preset.load();
     options.preset = preset.preset;
@@ -42,6 +44,21 @@ void run_add_options(CLI::App* command, RunArguments& args) {
         ->capture_default_str();
     command->add_option("--scheme", args.scheme, "Export scheme (default: the preset's EXPORT_SCHEME)");
     command->add_option("--codec", args.codec, "Artifact codec (default: the preset's EXPORT_CODEC)");
+    run_add_device_option(command, args.device);
+}
+
+void run_add_device_option(CLI::App* command, std::string& device) {
+    command->add_option("--device", device, "cpu or cuda")->capture_default_str();
+}
+
+void run_check_engine_device(const std::string& device) {
+    const Device parsed = device_parse(device);
+    device_require(parsed);
+    if (parsed == Device::cuda) {
+        throw Error(
+            "--device cuda: training and evaluation do not run on CUDA yet (the CUDA ops do: pgolf bench kernels "
+            "--device cuda, scripts/test_gpu.sh); use --device cpu");
+    }
 }
 
 std::vector<std::int64_t> run_parse_seeds(const std::string& text) {

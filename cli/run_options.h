@@ -22,12 +22,20 @@ struct RunArguments {
     std::string gate = "enforce";
     std::string scheme;
     std::string codec;
+    std::string device = "cpu";
 
     // The preset loaded with every --set; data and tokenizer default to its DATA_PATH and TOKENIZER_PATH.
     RunOptions options() const;
 };
 
 void run_add_options(CLI::App* command, RunArguments& args);
+
+// --device cpu|cuda of the commands that train or evaluate (default cpu).
+void run_add_device_option(CLI::App* command, std::string& device);
+// Refuses a device that cannot run the engine, with one line: an unknown name, a device this build or machine does
+// not have (device_require), or cuda, whose ops exist (pgolf bench kernels, scripts/test_gpu.sh) while training and
+// evaluation on it are not built yet.
+void run_check_engine_device(const std::string& device);
 
 // "1337,42,2024" -> {1337, 42, 2024}; anything but a comma-separated list of non-negative integers is a one-line
 // error naming the bad item (--seeds of reproduce and rerun).

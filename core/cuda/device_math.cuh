@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 
 #include "core/cuda/check.h"
@@ -32,7 +33,7 @@ __device__ __forceinline__ void cuda_store(Bf16Bits* base, std::int64_t i, float
 
 // Elements per 16-byte vector for the storage type: 4 floats or 8 bf16.
 template <typename T>
-constexpr int cuda_vector_width() {
+__host__ __device__ constexpr int cuda_vector_width() {
     return 16 / static_cast<int>(sizeof(T));
 }
 

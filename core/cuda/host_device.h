@@ -1,6 +1,6 @@
 // Scalar math shared by the CUDA kernels and the host: functions marked PGOLF_HOST_DEVICE compile as device code under
 // nvcc and as plain inline C++ under g++, so the CPU tests check the exact arithmetic each kernel does per element
-// (tests/core/cuda_math_test.cpp) even on a machine without a GPU.
+// (tests/core/cuda_math_*_test.cpp) even on a machine without a GPU.
 #pragma once
 
 #include <cstdint>

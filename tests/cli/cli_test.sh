@@ -14,7 +14,7 @@ mini="$src/data/datasets/fineweb10B_sp1024_mini"
 
 # Help for every command.
 check help 0 "$pgolf" --help && expect_text help "$work/out" "data"
-for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "export" "eval" "probe" "run" "audit" "reproduce" "compare" "leaderboard" "history" "show"; do
+for command in "data" "data inspect" "data verify" "data encode" "model" "model info" "train" "bench" "bench train" "bench kernels" "export" "eval" "probe" "run" "audit" "reproduce" "compare" "leaderboard" "history" "show"; do
   # shellcheck disable=SC2086
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
@@ -94,6 +94,24 @@ expect_text train "$work/out" "seed:7"
 [[ -f "$work/run/final_model.safetensors" && -f "$work/run/train.log" ]] || { echo "FAIL train: run files missing"; failures=$((failures + 1)); }
 check train-no-out 2 "$pgolf" train --preset baseline
 expect_one_line train-no-out "$work/err"
+# --device: an unknown name, and cuda, are refused in one line before any work (no GPU here, or no CUDA step yet).
+check train-bad-device 1 "$pgolf" train --preset baseline --scale smoke --out "$work/run3" --device tpu
+expect_one_line train-bad-device "$work/err"
+expect_text train-bad-device "$work/err" "unknown device 'tpu' (expected cpu or cuda)"
+check train-cuda 1 "$pgolf" train --preset baseline --scale smoke --out "$work/run3" --device cuda
+expect_one_line train-cuda "$work/err"
+[[ ! -e "$work/run3" ]] || { echo "FAIL train-cuda: wrote $work/run3"; failures=$((failures + 1)); }
+
+# bench kernels on the cpu: every op row against the copy or sgemm measured in the same run; JSON rows.
+check bench-kernels 0 "$pgolf" bench kernels --filter rmsnorm --min-seconds 0.001 --json "$work/bench.json"
+expect_text bench-kernels "$work/out" "% reference"
+expect_text bench-kernels "$work/out" "rmsnorm backward"
+expect_text bench-kernels "$work/out" "100.0% copy"
+expect_text bench-kernels "$work/bench.json" '"op": "rmsnorm forward"'
+check bench-kernels-gemm 0 "$pgolf" bench kernels --filter "kv 512" --min-seconds 0.001
+expect_text bench-kernels-gemm "$work/out" "% sgemm"
+check bench-kernels-bad-tokens 1 "$pgolf" bench kernels --tokens 1000
+expect_one_line bench-kernels-bad-tokens "$work/err"
 check train-bad-data 1 "$pgolf" train --preset baseline --scale smoke --data "$work/nope" --out "$work/run2" \
   --tokenizer "$tok"
 expect_one_line train-bad-data "$work/err"

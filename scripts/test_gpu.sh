@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The GPU checks in one call, for a machine with an NVIDIA GPU (an H100/H200: sm_90a): builds with CUDA if the build
+# is missing or stale (when cmake and ninja are there), runs every CUDA test (the op harness's CUDA cases against the
+# CPU reference, device tensors, the optimizer updates), then `pgolf bench kernels --device cuda`, and prints a short
+# table last. Without a GPU it says why and exits 2, having verified nothing.
+#   scripts/test_gpu.sh [OUT]   (OUT: where the logs and bench.json go; default $build/gpu-results)
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${PGOLF_BUILD_DIR:-$root/build}
+out=${1:-$build/gpu-results}
+mkdir -p "$out"
+# The CUDA runtime, cuBLAS and cuDNN: the toolkit's, then those a PyTorch install carries (the lent machine's layout).
+torch_libs=$(ls -d /opt/torch/.venv/lib/python3.12/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)
+export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${torch_libs}${LD_LIBRARY_PATH:-}"
+
+if command -v cmake >/dev/null && command -v ninja >/dev/null; then
+  PGOLF_CUDA=ON "$root/scripts/build.sh" >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; echo "test_gpu: build failed"; exit 1; }
+elif [ ! -x "$build/cli/pgolf" ]; then
+  echo "test_gpu: no cmake/ninja here and no build at $build"; exit 1
+fi
+
+reason=$("$build/cli/pgolf" --version | sed -n 's/^cuda devices: none (\(.*\))$/\1/p')
+if ! "$build/cli/pgolf" --version | grep -q '^cuda backend: built'; then
+  echo "test_gpu: $build was built without CUDA (configure with PGOLF_CUDA=ON)"; exit 1
+fi
+if [ -n "$reason" ]; then
+  echo "test_gpu: no GPU here ($reason); nothing was verified"; exit 2
+fi
+
+status=0
+run_tests() {  # NAME BINARY FILTER
+  local name=$1 binary=$2 filter=$3
+  "$binary" --gtest_filter="$filter" --gtest_brief=1 >"$out/$name.log" 2>&1 || status=1
+  local passed failed skipped
+  passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -1)
+  failed=$(grep -c '^\[  FAILED  \].*\.' "$out/$name.log")
+  skipped=$(grep -c '^\[  SKIPPED \].*\.' "$out/$name.log")
+  printf '%-28s passed %4s  failed %3s  skipped %3s\n' "$name" "${passed:-0}" "$failed" "$skipped" >>"$out/summary.txt"
+}
+: >"$out/summary.txt"
+run_tests "ops cpu-vs-cuda" "$build/tests/core_tests" '*CudaOps*:CudaCoverage*'
+run_tests "other core cuda tests" "$build/tests/core_tests" '*Cuda*:DeviceTensor*:Device.*:-*CudaOps*:CudaCoverage*'
+run_tests "optimizer updates" "$build/tests/model_tests" '*Cuda*'
+"$build/cli/pgolf" bench kernels --device cuda --json "$out/bench.json" >"$out/bench.txt" 2>&1 || status=1
+
+echo "== $(date -u +%Y-%m-%d) $("$build/cli/pgolf" --version | grep '^cuda device 0' || true)"
+echo "== tests (logs in $out)"
+cat "$out/summary.txt"
+grep -h '^\[  FAILED  \].*\.' "$out"/*.log | sort -u | head -40
+echo "== kernels (ceilings: 796 TFLOP/s bf16 GEMM, 4.3 TB/s copy; reference: measured in this run)"
+cat "$out/bench.txt"
+exit $status
