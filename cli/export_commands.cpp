@@ -7,12 +7,12 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "core/text_format.h"
 #include "cli/preset_options.h"
 #include "cli/run_options.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
+#include "core/text_format.h"
 #include "core/token_stream.h"
 #include "model/evaluate.h"
 #include "model/export.h"

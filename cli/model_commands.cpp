@@ -7,16 +7,16 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
-#include "core/text_format.h"
 #include "cli/preset_options.h"
 #include "cli/run_options.h"
 #include "core/device.h"
-#include "core/kernel_bench.h"
 #include "core/error.h"
 #include "core/file_util.h"
+#include "core/kernel_bench.h"
 #include "core/ops/linear.h"
 #include "core/profile.h"
 #include "core/progress.h"
+#include "core/text_format.h"
 #include "model/config.h"
 #include "model/gpt.h"
 #include "model/trainer.h"

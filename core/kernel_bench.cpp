@@ -25,12 +25,6 @@ namespace {
 
 constexpr double kF32 = 4.0;
 
-std::string shape_text(std::initializer_list<std::int64_t> extents) {
-    std::string text;
-    for (const std::int64_t extent : extents) text += (text.empty() ? "" : "x") + std::to_string(extent);
-    return text;
-}
-
 Tensor bench_random(const Shape& shape, std::uint64_t seed, double scale = 1.0) {
     Tensor tensor = Tensor::empty(shape, DType::f32);
     float* values = tensor.data<float>();
@@ -47,19 +41,6 @@ Tensor bench_ids(std::int64_t count, std::int64_t vocab) {
     for (std::int64_t i = 0; i < count; ++i) ids.data<std::int64_t>()[i] = (i * 7919) % vocab;
     return ids;
 }
-
-// Matrix products of the seeds at t token rows: (out features, in features) of q/out projections, K/V at 4 KV heads,
-// the MLP up/down of the baseline (2×512) and S1 (d 1024), and the tied output head over vocab 1024.
-struct GemmShape {
-    const char* name;
-    std::int64_t n;
-    std::int64_t k;
-};
-constexpr GemmShape kGemmShapes[] = {
-    {"linear q/out 512", 512, 512},  {"linear kv 512->256", 256, 512}, {"linear mlp up 512->1024", 1024, 512},
-    {"linear mlp down 1024->512", 512, 1024}, {"linear head 512->1024", 1024, 512},
-    {"linear d1024 1024->1024", 1024, 1024},
-};
 
 std::vector<KernelBenchCase> cpu_kernel_bench_cases(std::int64_t tokens) {
     const std::int64_t t = tokens;
@@ -80,61 +61,63 @@ std::vector<KernelBenchCase> cpu_kernel_bench_cases(std::int64_t tokens) {
     const Tensor x0 = bench_random({t, d}, 2);
     const Tensor dy = bench_random({t, d}, 3);
     Tensor copy_target = Tensor::empty({t, d}, DType::f32);
-    add_case("copy", shape_text({t, d}), 2 * kF32 * t * d, 0,
-        [x, copy_target]() mutable { std::memcpy(copy_target.raw_data(), x.raw_data(), x.nbytes()); });
+    add_case("copy", kernel_bench_shape_text({t, d}), 2 * kF32 * t * d, 0,
+             [x, copy_target]() mutable { std::memcpy(copy_target.raw_data(), x.raw_data(), x.nbytes()); });
 
     const RmsNormResult norm = rmsnorm_forward(x);
-    add_case("rmsnorm forward", shape_text({t, d}), kF32 * (2.0 * t * d + t), 0, [x] { (void)rmsnorm_forward(x); });
-    add_case("rmsnorm backward", shape_text({t, d}), kF32 * (3.0 * t * d + t), 0,
-        [x, norm, dy] { (void)rmsnorm_backward(x, norm.rstd, dy); });
+    add_case("rmsnorm forward", kernel_bench_shape_text({t, d}), kF32 * (2.0 * t * d + t), 0,
+             [x] { (void)rmsnorm_forward(x); });
+    add_case("rmsnorm backward", kernel_bench_shape_text({t, d}), kF32 * (3.0 * t * d + t), 0,
+             [x, norm, dy] { (void)rmsnorm_backward(x, norm.rstd, dy); });
 
     const Tensor hidden = bench_random({t, 2 * d}, 4);
     const Tensor dhidden = bench_random({t, 2 * d}, 5);
-    add_case("relu_squared forward", shape_text({t, 2 * d}), 2 * kF32 * t * 2 * d, 0, [hidden] { (void)relu_squared(hidden); });
-    add_case("relu_squared backward", shape_text({t, 2 * d}), 3 * kF32 * t * 2 * d, 0,
-        [hidden, dhidden] { (void)relu_squared_backward(hidden, dhidden); });
-    add_case("leaky_relu_squared forward", shape_text({t, 2 * d}), 2 * kF32 * t * 2 * d, 0,
-        [hidden] { (void)leaky_relu_squared(hidden, 0.5); });
+    add_case("relu_squared forward", kernel_bench_shape_text({t, 2 * d}), 2 * kF32 * t * 2 * d, 0,
+             [hidden] { (void)relu_squared(hidden); });
+    add_case("relu_squared backward", kernel_bench_shape_text({t, 2 * d}), 3 * kF32 * t * 2 * d, 0,
+             [hidden, dhidden] { (void)relu_squared_backward(hidden, dhidden); });
+    add_case("leaky_relu_squared forward", kernel_bench_shape_text({t, 2 * d}), 2 * kF32 * t * 2 * d, 0,
+             [hidden] { (void)leaky_relu_squared(hidden, 0.5); });
 
     const Tensor mix0 = bench_random({d}, 6);
     const Tensor mix1 = bench_random({d}, 7);
-    add_case("residual mix forward (unfused)", shape_text({t, d}), 3 * kF32 * t * d, 0,
-        [x, x0, mix0, mix1] { (void)pgolf::add(mul_broadcast(x, mix0, -1), mul_broadcast(x0, mix1, -1)); });
+    add_case("residual mix forward (unfused)", kernel_bench_shape_text({t, d}), 3 * kF32 * t * d, 0,
+             [x, x0, mix0, mix1] { (void)pgolf::add(mul_broadcast(x, mix0, -1), mul_broadcast(x0, mix1, -1)); });
 
     const std::int64_t sequences = std::max<std::int64_t>(1, t / 1024);
     const Tensor heads = bench_random({sequences, 8, 1024, 64}, 8);
     RopeSpec rope;
-    add_case("rope forward", shape_text({sequences, 8, 1024, 64}), 2 * kF32 * heads.numel(), 0,
-        [heads, rope] { (void)rope_forward(heads, rope); });
+    add_case("rope forward", kernel_bench_shape_text({sequences, 8, 1024, 64}), 2 * kF32 * heads.numel(), 0,
+             [heads, rope] { (void)rope_forward(heads, rope); });
 
     const Tensor table = bench_random({1024, d}, 9);
     const Tensor ids = bench_ids(t, 1024);
-    add_case("embedding forward", shape_text({t, d}) + " of 1024", 2 * kF32 * t * d + 8.0 * t, 0,
-        [table, ids] { (void)embedding_forward(table, ids); });
-    add_case("embedding backward", shape_text({t, d}) + " into 1024", kF32 * (t * d + 1024 * d) + 8.0 * t, 0,
-        [dy, ids] { (void)embedding_backward(dy, ids, 1024); });
+    add_case("embedding forward", kernel_bench_shape_text({t, d}) + " of 1024", 2 * kF32 * t * d + 8.0 * t, 0,
+             [table, ids] { (void)embedding_forward(table, ids); });
+    add_case("embedding backward", kernel_bench_shape_text({t, d}) + " into 1024", kF32 * (t * d + 1024 * d) + 8.0 * t,
+             0, [dy, ids] { (void)embedding_backward(dy, ids, 1024); });
 
     const Tensor logits = bench_random({t, 1024}, 10, 5.0);
     const Tensor targets = bench_ids(t, 1024);
     const Tensor dnll = Tensor::full({t}, 1.0 / static_cast<double>(t));
-    add_case("softcap cross-entropy forward", shape_text({t, 1024}), kF32 * t * 1024 + 12.0 * t, 0,
-        [logits, targets] { (void)softcap_cross_entropy_forward(logits, targets); });
-    add_case("softcap cross-entropy backward", shape_text({t, 1024}), 2 * kF32 * t * 1024 + 12.0 * t, 0,
-        [logits, targets, dnll] { (void)softcap_cross_entropy_backward(logits, targets, dnll); });
+    add_case("softcap cross-entropy forward", kernel_bench_shape_text({t, 1024}), kF32 * t * 1024 + 12.0 * t, 0,
+             [logits, targets] { (void)softcap_cross_entropy_forward(logits, targets); });
+    add_case("softcap cross-entropy backward", kernel_bench_shape_text({t, 1024}), 2 * kF32 * t * 1024 + 12.0 * t, 0,
+             [logits, targets, dnll] { (void)softcap_cross_entropy_backward(logits, targets, dnll); });
 
     const Tensor parameters = bench_random({17'059'912 / 8, 8}, 11);  // the baseline's parameter count
     add_case("global grad norm", "17,059,912", kF32 * 17'059'912, 0, [parameters] { (void)global_norm({parameters}); });
 
     const Tensor weight = bench_random({512, 1536}, 12, 0.05);
-    add_case("fake quant rows int6", shape_text({512, 1536}), 2 * kF32 * 512 * 1536, 0,
-        [weight] { (void)fake_quantize_rows(weight, FakeQuantSpec{}); });
+    add_case("fake quant rows int6", kernel_bench_shape_text({512, 1536}), 2 * kF32 * 512 * 1536, 0,
+             [weight] { (void)fake_quantize_rows(weight, FakeQuantSpec{}); });
 
-    for (const GemmShape& gemm : kGemmShapes) {
+    for (const KernelBenchGemm& gemm : kKernelBenchGemms) {
         const Tensor input = bench_random({t, gemm.k}, 13);
         const Tensor w = bench_random({gemm.n, gemm.k}, 14, 0.05);
         KernelBenchCase bench;
         bench.op = gemm.name;
-        bench.shape = shape_text({t, gemm.k}) + " . " + shape_text({gemm.n, gemm.k}) + "^T";
+        bench.shape = kernel_bench_shape_text({t, gemm.k}) + " . " + kernel_bench_shape_text({gemm.n, gemm.k}) + "^T";
         bench.dtype = "f32";
         bench.bytes = kF32 * (t * gemm.k + gemm.n * gemm.k + t * gemm.n);
         bench.flops = 2.0 * t * gemm.k * gemm.n;
@@ -159,6 +142,12 @@ double kernel_bench_rate(const KernelBenchRow& row) {
 
 }  // namespace
 
+std::string kernel_bench_shape_text(std::initializer_list<std::int64_t> extents) {
+    std::string text;
+    for (const std::int64_t extent : extents) text += (text.empty() ? "" : "x") + std::to_string(extent);
+    return text;
+}
+
 double kernel_bench_time_cpu(const std::function<void()>& run, const KernelBenchOptions& options) {
     run();
     int iterations = 0;
@@ -176,7 +165,8 @@ std::vector<KernelBenchRow> kernel_bench_run(const KernelBenchOptions& options) 
     device_require(options.device);
     const bool cuda = options.device == Device::cuda;
     const std::int64_t tokens = options.tokens > 0 ? options.tokens : (cuda ? 65'536 : 2'048);
-    if (tokens % 1024 != 0) throw Error("bench kernels: --tokens must be a multiple of 1,024, not " + std::to_string(tokens));
+    if (tokens % 1024 != 0)
+        throw Error("bench kernels: --tokens must be a multiple of 1,024, not " + std::to_string(tokens));
     std::vector<KernelBenchCase> cases;
     std::function<double(const std::function<void()>&)> time;
     if (cuda) {
@@ -193,8 +183,8 @@ std::vector<KernelBenchRow> kernel_bench_run(const KernelBenchOptions& options) 
     for (const KernelBenchCase& bench : cases) {
         const bool is_copy = bench.op == "copy";
         if (!is_copy && !options.filter.empty() && bench.op.find(options.filter) == std::string::npos) continue;
-        KernelBenchRow row{bench.op, bench.shape, bench.dtype, time(bench.run), bench.bytes, bench.flops, 0.0,
-                           bench.reference_name};
+        KernelBenchRow row{bench.op,    bench.shape, bench.dtype, time(bench.run),
+                           bench.bytes, bench.flops, 0.0,         bench.reference_name};
         if (is_copy) copy_bytes_per_second = row.bytes / row.seconds;
         if (bench.reference_seconds) {
             row.reference_seconds = bench.reference_seconds();
@@ -214,24 +204,26 @@ std::string kernel_bench_table(const std::vector<KernelBenchRow>& rows, Device d
     const bool cuda = device == Device::cuda;
     std::ostringstream out;
     char line[320];
-    std::snprintf(line, sizeof line, "%-32s %-26s %-5s %11s %14s %9s %14s\n", "op", "shape", "dtype", "time",
-                  "rate", cuda ? "% ceiling" : "", "% reference");
+    std::snprintf(line, sizeof line, "%-32s %-26s %-5s %11s %14s %9s %14s\n", "op", "shape", "dtype", "time", "rate",
+                  cuda ? "% ceiling" : "", "% reference");
     out << line;
     for (const KernelBenchRow& row : rows) {
         const double rate = kernel_bench_rate(row);
         const bool gemm = row.flops > 0;
-        const std::string rate_text = gemm ? format_fixed(rate / 1e12, 2) + " TFLOP/s" : format_fixed(rate / 1e9, 1) + " GB/s";
+        const std::string rate_text =
+            gemm ? format_fixed(rate / 1e12, 2) + " TFLOP/s" : format_fixed(rate / 1e9, 1) + " GB/s";
         std::string ceiling_text;
         if (cuda) {
-            ceiling_text = format_fixed(100.0 * rate / (gemm ? kH200GemmFlopsPerSecond : kH200CopyBytesPerSecond), 1) + "%";
+            ceiling_text =
+                format_fixed(100.0 * rate / (gemm ? kH200GemmFlopsPerSecond : kH200CopyBytesPerSecond), 1) + "%";
         }
-        const std::string reference_text = row.reference_seconds > 0
-                                               ? format_fixed(100.0 * row.reference_seconds / row.seconds, 1) + "% " +
-                                                     row.reference_name
-                                               : "";
-        std::snprintf(line, sizeof line, "%-32s %-26s %-5s %8.1f us %14s %9s %14s\n", row.op.c_str(),
-                      row.shape.c_str(), row.dtype.c_str(), row.seconds * 1e6, rate_text.c_str(),
-                      ceiling_text.c_str(), reference_text.c_str());
+        const std::string reference_text =
+            row.reference_seconds > 0
+                ? format_fixed(100.0 * row.reference_seconds / row.seconds, 1) + "% " + row.reference_name
+                : "";
+        std::snprintf(line, sizeof line, "%-32s %-26s %-5s %8.1f us %14s %9s %14s\n", row.op.c_str(), row.shape.c_str(),
+                      row.dtype.c_str(), row.seconds * 1e6, rate_text.c_str(), ceiling_text.c_str(),
+                      reference_text.c_str());
         out << line;
     }
     return out.str();
@@ -240,9 +232,9 @@ std::string kernel_bench_table(const std::vector<KernelBenchRow>& rows, Device d
 std::string kernel_bench_json(const std::vector<KernelBenchRow>& rows, Device device) {
     nlohmann::json json = nlohmann::json::array();
     for (const KernelBenchRow& row : rows) {
-        nlohmann::json entry = {{"op", row.op},           {"shape", row.shape},   {"dtype", row.dtype},
-                                {"device", device_name(device)}, {"seconds", row.seconds}, {"bytes", row.bytes},
-                                {"flops", row.flops}};
+        nlohmann::json entry = {
+            {"op", row.op},           {"shape", row.shape}, {"dtype", row.dtype}, {"device", device_name(device)},
+            {"seconds", row.seconds}, {"bytes", row.bytes}, {"flops", row.flops}};
         if (row.reference_seconds > 0) {
             entry["reference"] = row.reference_name;
             entry["reference_seconds"] = row.reference_seconds;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -19,10 +20,10 @@ inline constexpr double kH200CopyBytesPerSecond = 4.3e12;
 
 struct KernelBenchOptions {
     Device device = Device::cpu;
-    std::int64_t tokens = 0;     // rows of the activation ops; 0: 65,536 on cuda (one micro-batch), 2,048 on cpu
-    double min_seconds = 0.05;   // each op is repeated until it has run this long and at least min_iterations times
+    std::int64_t tokens = 0;    // rows of the activation ops; 0: 65,536 on cuda (one micro-batch), 2,048 on cpu
+    double min_seconds = 0.05;  // each op is repeated until it has run this long and at least min_iterations times
     int min_iterations = 3;
-    std::string filter;          // run only ops whose name contains this text
+    std::string filter;  // run only ops whose name contains this text
 };
 
 // One op to time. bytes counts every read and write at the dtypes used; flops only for matrix products.
@@ -44,7 +45,7 @@ struct KernelBenchRow {
     std::string op;
     std::string shape;
     std::string dtype;
-    double seconds = 0.0;            // per call
+    double seconds = 0.0;  // per call
     double bytes = 0.0;
     double flops = 0.0;
     double reference_seconds = 0.0;  // per call of the reference; 0 when none
@@ -55,6 +56,22 @@ std::vector<KernelBenchRow> kernel_bench_run(const KernelBenchOptions& options);
 // Columns: op, shape, dtype, time, rate (GB/s or TFLOP/s), % of the device ceiling (cuda only), % of the reference.
 std::string kernel_bench_table(const std::vector<KernelBenchRow>& rows, Device device);
 std::string kernel_bench_json(const std::vector<KernelBenchRow>& rows, Device device);
+
+// "2048x512"
+std::string kernel_bench_shape_text(std::initializer_list<std::int64_t> extents);
+
+// The matrix products both devices time, at t token rows: c (t, n) = x (t, k) · w (n, k)ᵀ. The seeds' q/out
+// projections, K/V at 4 KV heads, the baseline MLP up/down (2×512), the tied head over vocab 1024, S1's d 1024.
+struct KernelBenchGemm {
+    const char* name;
+    std::int64_t n;
+    std::int64_t k;
+};
+inline constexpr KernelBenchGemm kKernelBenchGemms[] = {
+    {"linear q/out 512", 512, 512},         {"linear kv 512->256", 256, 512},
+    {"linear mlp up 512->1024", 1024, 512}, {"linear mlp down 1024->512", 512, 1024},
+    {"linear head 512->1024", 1024, 512},   {"linear d1024 1024->1024", 1024, 1024},
+};
 
 // Seconds per call of run on the cpu: repeated until min_seconds and min_iterations, after one unmeasured call.
 double kernel_bench_time_cpu(const std::function<void()>& run, const KernelBenchOptions& options);

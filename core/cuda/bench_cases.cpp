@@ -27,12 +27,6 @@ constexpr double kBf16 = 2.0;
 constexpr double kF32 = 4.0;
 constexpr std::int64_t kBaselineParameters = 17'059'912;
 
-std::string shape_text(std::initializer_list<std::int64_t> extents) {
-    std::string text;
-    for (const std::int64_t extent : extents) text += (text.empty() ? "" : "x") + std::to_string(extent);
-    return text;
-}
-
 Tensor device_filled(const Shape& shape, DType dtype, double value) {
     Tensor tensor = Tensor::empty(shape, dtype, Device::cuda);
     cuda_fill(tensor, value);
@@ -45,18 +39,6 @@ Tensor device_ids(std::int64_t count, std::int64_t vocab) {
     for (std::int64_t i = 0; i < count; ++i) ids.data<std::int64_t>()[i] = (i * 7919) % vocab;
     return ids.to_device(Device::cuda);
 }
-
-struct GemmShape {
-    const char* name;
-    std::int64_t n;
-    std::int64_t k;
-};
-// As the CPU list (core/kernel_bench.cpp): projections, the baseline MLP, the tied head, S1's d 1024.
-constexpr GemmShape kGemmShapes[] = {
-    {"linear q/out 512", 512, 512},  {"linear kv 512->256", 256, 512}, {"linear mlp up 512->1024", 1024, 512},
-    {"linear mlp down 1024->512", 512, 1024}, {"linear head 512->1024", 1024, 512},
-    {"linear d1024 1024->1024", 1024, 1024},
-};
 
 }  // namespace
 
@@ -79,50 +61,51 @@ std::vector<KernelBenchCase> cuda_kernel_bench_cases(std::int64_t tokens) {
     const Tensor x0 = device_filled({t, d}, DType::bf16, -0.25);
     const Tensor dy = device_filled({t, d}, DType::bf16, 0.125);
     Tensor copy_target = Tensor::empty({t, d}, DType::bf16, Device::cuda);
-    add_case("copy", shape_text({t, d}), "bf16", 2 * kBf16 * t * d, [x, copy_target]() mutable { copy_target.copy_from(x); });
+    add_case("copy", kernel_bench_shape_text({t, d}), "bf16", 2 * kBf16 * t * d,
+             [x, copy_target]() mutable { copy_target.copy_from(x); });
 
     const RmsNormResult norm = cuda_rmsnorm_forward(x);
-    add_case("rmsnorm forward", shape_text({t, d}), "bf16", kBf16 * 2 * t * d + kF32 * t,
+    add_case("rmsnorm forward", kernel_bench_shape_text({t, d}), "bf16", kBf16 * 2 * t * d + kF32 * t,
              [x] { (void)cuda_rmsnorm_forward(x); });
-    add_case("rmsnorm backward", shape_text({t, d}), "bf16", kBf16 * 3 * t * d + kF32 * t,
+    add_case("rmsnorm backward", kernel_bench_shape_text({t, d}), "bf16", kBf16 * 3 * t * d + kF32 * t,
              [x, norm, dy] { (void)cuda_rmsnorm_backward(x, norm.rstd, dy); });
 
     const Tensor h = device_filled({t, hidden}, DType::bf16, 0.3);
     const Tensor dh = device_filled({t, hidden}, DType::bf16, 0.1);
-    add_case("relu_squared forward", shape_text({t, hidden}), "bf16", kBf16 * 2 * t * hidden,
+    add_case("relu_squared forward", kernel_bench_shape_text({t, hidden}), "bf16", kBf16 * 2 * t * hidden,
              [h] { (void)cuda_relu_squared(h); });
-    add_case("relu_squared backward", shape_text({t, hidden}), "bf16", kBf16 * 3 * t * hidden,
+    add_case("relu_squared backward", kernel_bench_shape_text({t, hidden}), "bf16", kBf16 * 3 * t * hidden,
              [h, dh] { (void)cuda_relu_squared_backward(h, dh); });
-    add_case("leaky_relu_squared forward", shape_text({t, hidden}), "bf16", kBf16 * 2 * t * hidden,
+    add_case("leaky_relu_squared forward", kernel_bench_shape_text({t, hidden}), "bf16", kBf16 * 2 * t * hidden,
              [h] { (void)cuda_leaky_relu_squared(h, 0.5); });
 
     const Tensor mix = device_filled({2, d}, DType::bf16, 0.7);
     const Tensor gain = device_filled({d}, DType::bf16, 0.9);
-    add_case("residual mix forward", shape_text({t, d}), "bf16", kBf16 * 3 * t * d,
+    add_case("residual mix forward", kernel_bench_shape_text({t, d}), "bf16", kBf16 * 3 * t * d,
              [x, x0, mix] { (void)cuda_residual_mix(x, x0, mix); });
-    add_case("residual mix backward", shape_text({t, d}), "bf16", kBf16 * 5 * t * d,
+    add_case("residual mix backward", kernel_bench_shape_text({t, d}), "bf16", kBf16 * 5 * t * d,
              [x, x0, mix, dy] { (void)cuda_residual_mix_backward(x, x0, mix, dy); });
-    add_case("residual add scaled forward", shape_text({t, d}), "bf16", kBf16 * 3 * t * d,
+    add_case("residual add scaled forward", kernel_bench_shape_text({t, d}), "bf16", kBf16 * 3 * t * d,
              [x, x0, gain] { (void)cuda_residual_add_scaled(x, x0, gain); });
 
     const std::int64_t sequences = std::max<std::int64_t>(1, t / 1024);
     const Tensor heads = device_filled({sequences, 8, 1024, 64}, DType::bf16, 0.5);
     const RopeSpec rope;
-    add_case("rope forward", shape_text({sequences, 8, 1024, 64}), "bf16", kBf16 * 2 * heads.numel(),
+    add_case("rope forward", kernel_bench_shape_text({sequences, 8, 1024, 64}), "bf16", kBf16 * 2 * heads.numel(),
              [heads, rope] { (void)cuda_rope_forward(heads, rope); });
 
     const Tensor table = device_filled({1024, d}, DType::bf16, 0.02);
     const Tensor ids = device_ids(t, 1024);
-    add_case("embedding forward", shape_text({t, d}) + " of 1024", "bf16", kBf16 * 2 * t * d + 8.0 * t,
+    add_case("embedding forward", kernel_bench_shape_text({t, d}) + " of 1024", "bf16", kBf16 * 2 * t * d + 8.0 * t,
              [table, ids] { (void)cuda_embedding_forward(table, ids); });
-    add_case("embedding backward", shape_text({t, d}) + " into 1024", "bf16",
+    add_case("embedding backward", kernel_bench_shape_text({t, d}) + " into 1024", "bf16",
              kBf16 * t * d + kF32 * 1024 * d + 8.0 * t, [dy, ids] { (void)cuda_embedding_backward(dy, ids, 1024); });
 
     const Tensor logits = device_filled({t, 1024}, DType::bf16, 1.5);
     const Tensor targets = device_ids(t, 1024);
-    add_case("softcap cross-entropy fused", shape_text({t, 1024}), "bf16", kBf16 * 2 * t * 1024 + 12.0 * t,
+    add_case("softcap cross-entropy fused", kernel_bench_shape_text({t, 1024}), "bf16", kBf16 * 2 * t * 1024 + 12.0 * t,
              [logits, targets, t] { (void)cuda_softcap_cross_entropy_fused(logits, targets, 30.0, 1.0 / t); });
-    add_case("softcap cross-entropy forward", shape_text({t, 1024}), "bf16", kBf16 * t * 1024 + 12.0 * t,
+    add_case("softcap cross-entropy forward", kernel_bench_shape_text({t, 1024}), "bf16", kBf16 * t * 1024 + 12.0 * t,
              [logits, targets] { (void)cuda_softcap_cross_entropy_forward(logits, targets, 30.0); });
 
     const std::int64_t parameters = kBaselineParameters;
@@ -149,15 +132,15 @@ std::vector<KernelBenchCase> cuda_kernel_bench_cases(std::int64_t tokens) {
              [weights_bf16, weights]() mutable { cuda_convert_into(weights_bf16, weights); });
 
     const Tensor matrix = device_filled({512, 1536}, DType::f32, 0.05);
-    add_case("fake quant rows int6", shape_text({512, 1536}), "f32", kF32 * 2 * 512 * 1536,
+    add_case("fake quant rows int6", kernel_bench_shape_text({512, 1536}), "f32", kF32 * 2 * 512 * 1536,
              [matrix] { (void)cuda_fake_quantize_rows(matrix, FakeQuantSpec{}); });
 
-    for (const GemmShape& gemm : kGemmShapes) {
+    for (const KernelBenchGemm& gemm : kKernelBenchGemms) {
         const Tensor input = device_filled({t, gemm.k}, DType::bf16, 0.01);
         const Tensor w = device_filled({gemm.n, gemm.k}, DType::bf16, 0.01);
         KernelBenchCase bench;
         bench.op = gemm.name;
-        bench.shape = shape_text({t, gemm.k}) + " . " + shape_text({gemm.n, gemm.k}) + "^T";
+        bench.shape = kernel_bench_shape_text({t, gemm.k}) + " . " + kernel_bench_shape_text({gemm.n, gemm.k}) + "^T";
         bench.dtype = "bf16";
         bench.bytes = kBf16 * (t * gemm.k + gemm.n * gemm.k + t * gemm.n);
         bench.flops = 2.0 * t * gemm.k * gemm.n;

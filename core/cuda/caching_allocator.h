@@ -19,13 +19,13 @@ struct RawDeviceMemory {
 };
 
 struct CachingAllocatorStats {
-    std::size_t in_use_bytes = 0;       // handed out and not yet released (rounded sizes)
-    std::size_t cached_bytes = 0;       // released by their users, kept for reuse
-    std::size_t peak_in_use_bytes = 0;  // high-water mark of in_use_bytes
+    std::size_t in_use_bytes = 0;         // handed out and not yet released (rounded sizes)
+    std::size_t cached_bytes = 0;         // released by their users, kept for reuse
+    std::size_t peak_in_use_bytes = 0;    // high-water mark of in_use_bytes
     std::size_t peak_reserved_bytes = 0;  // high-water mark of in_use + cached
-    std::int64_t raw_allocations = 0;   // calls to the backend's allocate that succeeded
+    std::int64_t raw_allocations = 0;     // calls to the backend's allocate that succeeded
     std::int64_t raw_releases = 0;
-    std::int64_t cache_hits = 0;        // requests served from the cache
+    std::int64_t cache_hits = 0;  // requests served from the cache
 };
 
 // Streams are opaque handles (cudaStream_t); a block is only reused on the stream it was allocated for, because work

@@ -54,6 +54,27 @@ __device__ __forceinline__ void cuda_store_vector(T* base, std::int64_t i, const
     *reinterpret_cast<uint4*>(base + i) = raw;
 }
 
+// W consecutive elements from element i as floats: one 16-byte vector when W is T's vector width, else one scalar.
+// Kernels templated on W take both paths from one body (the vector path where cuda_can_vectorize allows).
+template <int W, typename T>
+__device__ __forceinline__ void cuda_load_elements(const T* base, std::int64_t i, float* out) {
+    if constexpr (W == 1) {
+        out[0] = cuda_load(base, i);
+    } else {
+        static_assert(W == cuda_vector_width<T>(), "W is 1 or the 16-byte vector width");
+        cuda_load_vector(base, i, out);
+    }
+}
+template <int W, typename T>
+__device__ __forceinline__ void cuda_store_elements(T* base, std::int64_t i, const float* values) {
+    if constexpr (W == 1) {
+        cuda_store(base, i, values[0]);
+    } else {
+        static_assert(W == cuda_vector_width<T>(), "W is 1 or the 16-byte vector width");
+        cuda_store_vector(base, i, values);
+    }
+}
+
 // True when every pointer is 16-byte aligned and count is a whole number of vectors of T.
 template <typename T>
 inline bool cuda_can_vectorize(std::int64_t count, std::initializer_list<const void*> pointers) {
@@ -105,7 +126,8 @@ __device__ __forceinline__ float cuda_block_max(float value, float* scratch) {
 // Grid size for a grid-stride loop over count items: enough blocks to fill the device, no more than needed.
 inline unsigned int cuda_grid_size(std::int64_t count, int threads) {
     const std::int64_t blocks = (count + threads - 1) / threads;
-    constexpr std::int64_t kMaxBlocks = 132 * 32;  // 32 blocks per SM on a 132-SM H100/H200: a grid-stride loop covers the rest
+    constexpr std::int64_t kMaxBlocks =
+        132 * 32;  // 32 blocks per SM on a 132-SM H100/H200: a grid-stride loop covers the rest
     return static_cast<unsigned int>(blocks < 1 ? 1 : (blocks > kMaxBlocks ? kMaxBlocks : blocks));
 }
 

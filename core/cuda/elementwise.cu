@@ -14,26 +14,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// W consecutive elements from element i: one 16-byte vector when W is T's vector width, else one scalar.
-template <int W, typename T>
-__device__ __forceinline__ void load_elements(const T* base, std::int64_t i, float* out) {
-    if constexpr (W == 1) {
-        out[0] = cuda_load(base, i);
-    } else {
-        static_assert(W == cuda_vector_width<T>(), "W is 1 or the 16-byte vector width");
-        cuda_load_vector(base, i, out);
-    }
-}
-template <int W, typename T>
-__device__ __forceinline__ void store_elements(T* base, std::int64_t i, const float* values) {
-    if constexpr (W == 1) {
-        cuda_store(base, i, values[0]);
-    } else {
-        static_assert(W == cuda_vector_width<T>(), "W is 1 or the 16-byte vector width");
-        cuda_store_vector(base, i, values);
-    }
-}
-
 __device__ __forceinline__ std::int64_t global_thread() {
     return static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
 }
@@ -84,11 +64,11 @@ __global__ void map_kernel(const T* a, const T* b, T* out, std::int64_t groups, 
     for (std::int64_t group = global_thread(); group < groups; group += grid_stride()) {
         float lhs[W];
         float rhs[W] = {};
-        load_elements<W>(a, group * W, lhs);
-        if (b != nullptr) load_elements<W>(b, group * W, rhs);
+        cuda_load_elements<W>(a, group * W, lhs);
+        if (b != nullptr) cuda_load_elements<W>(b, group * W, rhs);
 #pragma unroll
         for (int k = 0; k < W; ++k) lhs[k] = op(lhs[k], rhs[k]);
-        store_elements<W>(out, group * W, lhs);
+        cuda_store_elements<W>(out, group * W, lhs);
     }
 }
 
@@ -171,9 +151,9 @@ __global__ void broadcast_kernel(const T* x, const T* g, T* y, Index groups, Ind
         const Index element = group * W;
         float values[W];
         float gains[W];
-        load_elements<W>(x, element, values);
+        cuda_load_elements<W>(x, element, values);
         if (inner == 1) {
-            load_elements<W>(g, element % channels, gains);
+            cuda_load_elements<W>(g, element % channels, gains);
         } else {
             const float gain = cuda_load(g, (element / inner) % channels);
 #pragma unroll
@@ -181,7 +161,7 @@ __global__ void broadcast_kernel(const T* x, const T* g, T* y, Index groups, Ind
         }
 #pragma unroll
         for (int k = 0; k < W; ++k) values[k] = hd_mul(values[k], gains[k]);
-        store_elements<W>(y, element, values);
+        cuda_store_elements<W>(y, element, values);
     }
 }
 
@@ -250,25 +230,25 @@ __global__ void column_backward_kernel(ColumnBackwardArgs<T> args) {
     if (active) {
         float gains[K][W];
 #pragma unroll
-        for (int k = 0; k < K; ++k) load_elements<W>(args.gain[k], channel, gains[k]);
+        for (int k = 0; k < K; ++k) cuda_load_elements<W>(args.gain[k], channel, gains[k]);
         const std::int64_t row_begin = static_cast<std::int64_t>(blockIdx.y) * args.chunk_rows;
         const std::int64_t row_end = min(args.rows, row_begin + args.chunk_rows);
         for (std::int64_t row = row_begin + threadIdx.y; row < row_end; row += kRowLanes) {
             const std::int64_t element = row * args.channels + channel;
             float dy[W];
-            load_elements<W>(args.dy, element, dy);
-            if constexpr (kCopy) store_elements<W>(args.copy, element, dy);
+            cuda_load_elements<W>(args.dy, element, dy);
+            if constexpr (kCopy) cuda_store_elements<W>(args.copy, element, dy);
 #pragma unroll
             for (int k = 0; k < K; ++k) {
                 float operand[W];
                 float grad[W];
-                load_elements<W>(args.operand[k], element, operand);
+                cuda_load_elements<W>(args.operand[k], element, operand);
 #pragma unroll
                 for (int w = 0; w < W; ++w) {
                     sums[k][w] += dy[w] * operand[w];
                     grad[w] = hd_mul(dy[w], gains[k][w]);
                 }
-                store_elements<W>(args.grad[k], element, grad);
+                cuda_store_elements<W>(args.grad[k], element, grad);
             }
         }
     }
@@ -355,8 +335,8 @@ __global__ void segment_product_sum_kernel(const T* dy, const T* x, float* parti
         const std::int64_t element = (o * channels + channel) * inner + (item % segment_groups) * W;
         float gradient[W];
         float values[W];
-        load_elements<W>(dy, element, gradient);
-        load_elements<W>(x, element, values);
+        cuda_load_elements<W>(dy, element, gradient);
+        cuda_load_elements<W>(x, element, values);
 #pragma unroll
         for (int w = 0; w < W; ++w) sum += gradient[w] * values[w];
     }
@@ -419,13 +399,13 @@ __global__ void row_gain_kernel(const T* a, const T* b, const T* gain0, const T*
         float rhs[W];
         float g0[W];
         float g1[W] = {};
-        load_elements<W>(a, element, lhs);
-        load_elements<W>(b, element, rhs);
-        load_elements<W>(gain0, channel, g0);
-        if (gain1 != nullptr) load_elements<W>(gain1, channel, g1);
+        cuda_load_elements<W>(a, element, lhs);
+        cuda_load_elements<W>(b, element, rhs);
+        cuda_load_elements<W>(gain0, channel, g0);
+        if (gain1 != nullptr) cuda_load_elements<W>(gain1, channel, g1);
 #pragma unroll
         for (int k = 0; k < W; ++k) lhs[k] = op(lhs[k], rhs[k], g0[k], g1[k]);
-        store_elements<W>(out, element, lhs);
+        cuda_store_elements<W>(out, element, lhs);
     }
 }
 

@@ -52,15 +52,6 @@ __global__ void run_bounds_kernel(const std::uint32_t* keys, std::int32_t* run_b
     }
 }
 
-template <int W, typename T>
-__device__ __forceinline__ void load_elements(const T* base, std::int64_t i, float* out) {
-    if constexpr (W == 1) {
-        out[0] = cuda_load(base, i);
-    } else {
-        cuda_load_vector(base, i, out);
-    }
-}
-
 // dtable[v] = Σ over the run of id v, in position order, of dy[position]; one block per table row (grid-stride),
 // threads over groups of W columns. Every row of dtable is written, so it needs no zeroing first.
 template <typename T, int W>
@@ -74,7 +65,7 @@ __global__ void accumulate_rows_kernel(const T* dy, const std::int32_t* position
             float sums[W] = {};
             for (std::int32_t p = begin; p < end; ++p) {
                 float values[W];
-                load_elements<W>(dy, static_cast<std::int64_t>(positions[p]) * d + group * W, values);
+                cuda_load_elements<W>(dy, static_cast<std::int64_t>(positions[p]) * d + group * W, values);
 #pragma unroll
                 for (int w = 0; w < W; ++w) sums[w] += values[w];
             }

@@ -20,8 +20,8 @@ std::string_view cuda_error_short_path(std::string_view file) {
 
 }  // namespace
 
-std::string cuda_error_message(const char* library, const std::string& status, const char* expression,
-                               const char* file, int line) {
+std::string cuda_error_message(const char* library, const std::string& status, const char* expression, const char* file,
+                               int line) {
     return std::string(library) + " error: " + status + " in " + expression + " at " +
            std::string(cuda_error_short_path(file)) + ":" + std::to_string(line);
 }

@@ -7,8 +7,8 @@
 namespace pgolf {
 
 // "CUDA error: out of memory in cudaMalloc(&pointer, bytes) at core/cuda/memory.cu:41"
-std::string cuda_error_message(const char* library, const std::string& status, const char* expression,
-                               const char* file, int line);
+std::string cuda_error_message(const char* library, const std::string& status, const char* expression, const char* file,
+                               int line);
 // Throws pgolf::Error carrying cuda_error_message(...).
 [[noreturn]] void cuda_throw_error(const char* library, const std::string& status, const char* expression,
                                    const char* file, int line);

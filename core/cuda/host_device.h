@@ -42,7 +42,9 @@ PGOLF_HOST_DEVICE std::uint16_t hd_bf16_from_float(float value) {
     return static_cast<std::uint16_t>((bits + rounding) >> 16);
 }
 
-PGOLF_HOST_DEVICE float hd_float_from_bf16(std::uint16_t bits) { return hd_bits_float(static_cast<std::uint32_t>(bits) << 16); }
+PGOLF_HOST_DEVICE float hd_float_from_bf16(std::uint16_t bits) {
+    return hd_bits_float(static_cast<std::uint32_t>(bits) << 16);
+}
 
 PGOLF_HOST_DEVICE float hd_bf16_round(float value) { return hd_float_from_bf16(hd_bf16_from_float(value)); }
 

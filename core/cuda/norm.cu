@@ -12,23 +12,6 @@ namespace pgolf {
 
 namespace {
 
-template <int W, typename T>
-__device__ __forceinline__ void load_elements(const T* base, std::int64_t i, float* out) {
-    if constexpr (W == 1) {
-        out[0] = cuda_load(base, i);
-    } else {
-        cuda_load_vector(base, i, out);
-    }
-}
-template <int W, typename T>
-__device__ __forceinline__ void store_elements(T* base, std::int64_t i, const float* values) {
-    if constexpr (W == 1) {
-        cuda_store(base, i, values[0]);
-    } else {
-        cuda_store_vector(base, i, values);
-    }
-}
-
 // Sum over the threads that share a row: the warp (blockDim.x == 32, blockDim.y rows per block) or the whole block
 // (blockDim.y == 1). Every thread of the row gets the total.
 __device__ __forceinline__ float row_sum(float value, float* scratch) {
@@ -48,7 +31,7 @@ __global__ void rmsnorm_forward_kernel(const T* x, T* y, float* rstd, std::int64
         float squares = 0.0f;
         for (std::int64_t group = threadIdx.x; group < groups; group += blockDim.x) {
             float values[W];
-            load_elements<W>(in, group * W, values);
+            cuda_load_elements<W>(in, group * W, values);
 #pragma unroll
             for (int k = 0; k < W; ++k) squares += values[k] * values[k];
         }
@@ -58,10 +41,10 @@ __global__ void rmsnorm_forward_kernel(const T* x, T* y, float* rstd, std::int64
         T* out = y + row * d;
         for (std::int64_t group = threadIdx.x; group < groups; group += blockDim.x) {
             float values[W];
-            load_elements<W>(in, group * W, values);
+            cuda_load_elements<W>(in, group * W, values);
 #pragma unroll
             for (int k = 0; k < W; ++k) values[k] = hd_rmsnorm_output(values[k], scale);
-            store_elements<W>(out, group * W, values);
+            cuda_store_elements<W>(out, group * W, values);
         }
     }
 }
@@ -81,8 +64,8 @@ __global__ void rmsnorm_backward_kernel(const T* x, const float* rstd, const T* 
         for (std::int64_t group = threadIdx.x; group < groups; group += blockDim.x) {
             float values[W];
             float gradient[W];
-            load_elements<W>(x_row, group * W, values);
-            load_elements<W>(dy_row, group * W, gradient);
+            cuda_load_elements<W>(x_row, group * W, values);
+            cuda_load_elements<W>(dy_row, group * W, gradient);
 #pragma unroll
             for (int k = 0; k < W; ++k) dot += gradient[k] * values[k];
         }
@@ -94,11 +77,11 @@ __global__ void rmsnorm_backward_kernel(const T* x, const float* rstd, const T* 
         for (std::int64_t group = threadIdx.x; group < groups; group += blockDim.x) {
             float values[W];
             float gradient[W];
-            load_elements<W>(x_row, group * W, values);
-            load_elements<W>(dy_row, group * W, gradient);
+            cuda_load_elements<W>(x_row, group * W, values);
+            cuda_load_elements<W>(dy_row, group * W, gradient);
 #pragma unroll
             for (int k = 0; k < W; ++k) values[k] = hd_rmsnorm_gradient(values[k], gradient[k], outer, inner);
-            store_elements<W>(out, group * W, values);
+            cuda_store_elements<W>(out, group * W, values);
         }
     }
 }

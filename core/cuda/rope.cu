@@ -28,23 +28,6 @@ struct RopeShape {
     std::int64_t position_offset = 0;
 };
 
-template <int W, typename T>
-__device__ __forceinline__ void load_elements(const T* base, std::int64_t i, float* out) {
-    if constexpr (W == 1) {
-        out[0] = cuda_load(base, i);
-    } else {
-        cuda_load_vector(base, i, out);
-    }
-}
-template <int W, typename T>
-__device__ __forceinline__ void store_elements(T* base, std::int64_t i, const float* values) {
-    if constexpr (W == 1) {
-        cuda_store(base, i, values[0]);
-    } else {
-        cuda_store_vector(base, i, values);
-    }
-}
-
 // x, y: (rows, head_dim). Per row, items [0, half/W) rotate W pairs each; the rest copy W passed-through dims as bits.
 // sine_sign is +1 for the forward, −1 for the backward's transposed rotation.
 // Index: std::uint32_t when rows · head_dim < 2^31 (32-bit divisions are several times cheaper), else std::int64_t.
@@ -66,8 +49,8 @@ __global__ void rope_kernel(const T* x, T* y, RopeShape shape, float sine_sign, 
             const std::int64_t position = static_cast<std::int64_t>(row % time) + shape.position_offset;
             float first[W];
             float second[W];
-            load_elements<W>(x, base + j, first);
-            load_elements<W>(x, base + half + j, second);
+            cuda_load_elements<W>(x, base + j, first);
+            cuda_load_elements<W>(x, base + half + j, second);
 #pragma unroll
             for (int w = 0; w < W; ++w) {
                 const float angle = hd_rope_angle(position, frequencies.inverse[j + w]);
@@ -76,8 +59,8 @@ __global__ void rope_kernel(const T* x, T* y, RopeShape shape, float sine_sign, 
                 first[w] = rotated.first;
                 second[w] = rotated.second;
             }
-            store_elements<W>(y, base + j, first);
-            store_elements<W>(y, base + half + j, second);
+            cuda_store_elements<W>(y, base + j, first);
+            cuda_store_elements<W>(y, base + half + j, second);
         } else {
             const Index d = base + 2 * half + (k - pair_groups) * W;
             if constexpr (W == 1) {

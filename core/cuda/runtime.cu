@@ -44,8 +44,7 @@ void cuda_select_device(int index) {
     int count = 0;
     PGOLF_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (index < 0 || index >= count) {
-        throw Error("CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(count) +
-                    " devices)");
+        throw Error("CUDA device " + std::to_string(index) + " does not exist (" + std::to_string(count) + " devices)");
     }
     PGOLF_CUDA_CHECK(cudaSetDevice(index));
 }

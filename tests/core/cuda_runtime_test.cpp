@@ -80,7 +80,7 @@ TEST(CachingAllocator, BestFitNeverPinsABlockMoreThanTwiceTheRequest) {
     allocator.release(big);
     allocator.release(medium);
     EXPECT_EQ(allocator.allocate(1536, stream_a()), medium);  // 2048 ≤ 2·1536: reused
-    void* small = allocator.allocate(512, stream_a());         // 8192 > 2·512: a fresh block
+    void* small = allocator.allocate(512, stream_a());        // 8192 > 2·512: a fresh block
     EXPECT_NE(small, big);
     EXPECT_EQ(allocator.allocate(5000, stream_a()), big);
     EXPECT_EQ(allocator.stats().raw_allocations, 3);
@@ -91,7 +91,7 @@ TEST(CachingAllocator, OutOfMemoryReleasesTheCacheThenFailsWithOneLine) {
     fake.budget = 4096;
     CachingAllocator allocator(fake.raw());
     void* a = allocator.allocate(2048, stream_a());
-    allocator.release(a);  // cached, still held from the backend
+    allocator.release(a);                            // cached, still held from the backend
     void* b = allocator.allocate(4096, stream_a());  // only fits once the cached 2048 go back
     EXPECT_EQ(allocator.stats().raw_releases, 1);
     EXPECT_EQ(fake.live_bytes, 4096u);
@@ -99,7 +99,8 @@ TEST(CachingAllocator, OutOfMemoryReleasesTheCacheThenFailsWithOneLine) {
         allocator.allocate(512, stream_a());
         ADD_FAILURE() << "no error";
     } catch (const Error& error) {
-        EXPECT_EQ(std::string(error.what()), "CUDA out of memory: 512 bytes requested with 4,096 bytes in use by pgolf");
+        EXPECT_EQ(std::string(error.what()),
+                  "CUDA out of memory: 512 bytes requested with 4,096 bytes in use by pgolf");
     }
     allocator.release(b);
 }
