@@ -62,7 +62,8 @@ struct CudaOpBinding {
 bool op_harness_register_cuda(const std::string& family, CudaOpBinding binding);
 // The binding of the case's family, or nullptr.
 const CudaOpBinding* op_harness_cuda_binding(const std::string& case_name);
-// Every case the CUDA check runs: the CPU cases of bound families, then their full-scale cases.
+// Every case the CUDA check runs: the CPU cases of bound families, then their full-scale cases (only where a GPU can
+// run them: generating their inputs is slow, and every CTest process enumerates the cases).
 std::vector<OpCase> op_harness_cuda_cases();
 // Families registered for the CPU (by case-name prefix) and those with a CUDA binding.
 std::vector<std::string> op_harness_case_families();
