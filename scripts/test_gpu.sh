@@ -30,12 +30,13 @@ fi
 status=0
 run_tests() {  # NAME BINARY FILTER
   local name=$1 binary=$2 filter=$3
-  "$binary" --gtest_filter="$filter" --gtest_brief=1 >"$out/$name.log" 2>&1 || status=1
+  "$binary" --gtest_filter="$filter" >"$out/$name.log" 2>&1 || status=1
   local passed failed skipped
+  # The counts of gtest's summary lines ("[  SKIPPED ] 3 tests, listed below:"); none printed means zero.
   passed=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -1)
-  failed=$(grep -c '^\[  FAILED  \].*\.' "$out/$name.log")
-  skipped=$(grep -c '^\[  SKIPPED \].*\.' "$out/$name.log")
-  printf '%-28s passed %4s  failed %3s  skipped %3s\n' "$name" "${passed:-0}" "$failed" "$skipped" >>"$out/summary.txt"
+  failed=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -1)
+  skipped=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$out/$name.log" | tail -1)
+  printf '%-28s passed %4s  failed %3s  skipped %3s\n' "$name" "${passed:-0}" "${failed:-0}" "${skipped:-0}" >>"$out/summary.txt"
 }
 : >"$out/summary.txt"
 run_tests "ops cpu-vs-cuda" "$build/tests/core_tests" '*CudaOps*:CudaCoverage*'
@@ -46,7 +47,7 @@ run_tests "optimizer updates" "$build/tests/model_tests" '*Cuda*'
 echo "== $(date -u +%Y-%m-%d) $("$build/cli/pgolf" --version | grep '^cuda device 0' || true)"
 echo "== tests (logs in $out)"
 cat "$out/summary.txt"
-grep -h '^\[  FAILED  \].*\.' "$out"/*.log | sort -u | head -40
+sed -n 's/^\[  FAILED  \] \([^ ]*\.[^ ]*\).*/FAILED \1/p' "$out"/*.log | sort -u | head -40
 echo "== kernels (ceilings: 796 TFLOP/s bf16 GEMM, 4.3 TB/s copy; reference: measured in this run)"
 cat "$out/bench.txt"
 exit $status
