@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #ifdef PGOLF_WITH_CUDA
+#include "core/cuda/convert.h"
 #include "core/cuda/runtime.h"
 #endif
 
@@ -434,6 +435,9 @@ Tensor Tensor::rows(std::int64_t begin, std::int64_t end) const {
 
 Tensor Tensor::to(DType dtype) const {
     if (dtype == dtype_) return clone();
+#ifdef PGOLF_WITH_CUDA
+    if (device_ == Device::cuda) return cuda_convert(*this, dtype);  // f32 <-> bf16 on the device
+#endif
     check_host("to");
     Tensor converted = empty(shape_, dtype);
     if (dtype_ == DType::f32 && dtype == DType::bf16) {
@@ -447,6 +451,12 @@ Tensor Tensor::to(DType dtype) const {
 }
 
 void Tensor::fill(double value) {
+#ifdef PGOLF_WITH_CUDA
+    if (device_ == Device::cuda) {
+        cuda_fill(*this, value);  // f32 or bf16
+        return;
+    }
+#endif
     check_host("fill");
     if (dtype_ == DType::f32) {
         float* values = data<float>();

@@ -1,7 +1,8 @@
 // Tensors: contiguous, row-major, explicit dtype and device. The CPU fp32 path is the engine's specification; f64
 // exists so gradient checks can run in double. Storage is shared between a tensor and its views (reshape, rows).
 // A cuda tensor's storage is device memory from the CUDA caching allocator: its data pointers are device pointers,
-// element access from the host (item, set_item, fill, to) is refused, and to_device() copies between the two.
+// element access from the host (item, set_item) is refused, fill and to(dtype) run on the device for f32 and bf16,
+// and to_device() copies between the two.
 #pragma once
 
 #include <cstddef>
@@ -74,8 +75,8 @@ public:
     Tensor to_device(Device device) const;                    // copy on device (same device: clone)
     Tensor reshape(const Shape& shape) const;                 // view; one dimension may be -1
     Tensor rows(std::int64_t begin, std::int64_t end) const;  // view of [begin, end) along axis 0
-    Tensor to(DType dtype) const;                             // converted copy (same dtype: clone)
-    void fill(double value);              // host tensors only
+    Tensor to(DType dtype) const;  // converted copy (same dtype: clone); on cuda f32 <-> bf16 only
+    void fill(double value);              // on cuda: f32 and bf16 only
     void zero();                          // either device
     void copy_from(const Tensor& other);  // same shape and dtype, either devices
     bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }

@@ -196,8 +196,13 @@ TEST(DeviceTensor, RoundTripsThroughTheGpuWhenThereIsOne) {
     } catch (const Error& error) {
         EXPECT_EQ(std::string(error.what()), "item: the tensor is on cuda; copy it to the cpu first (to_device)");
     }
-    EXPECT_THROW(device.fill(1.0), Error);
-    EXPECT_THROW(device.to(DType::bf16), Error);
+    // fill and dtype conversion run on the device (f32 and bf16), rounding as the host does.
+    const Tensor halves = device.to(DType::bf16);
+    EXPECT_EQ(halves.device(), Device::cuda);
+    EXPECT_EQ(halves.to_device(Device::cpu).to_doubles(), host.to(DType::bf16).to_doubles());
+    copy.fill(0.75);
+    EXPECT_EQ(copy.to_device(Device::cpu).to_doubles(), std::vector<double>(6, 0.75));
+    EXPECT_THROW(device.to(DType::i32), Error);
 }
 
 TEST(DeviceTensor, CpuOpsRefuseCudaTensorsByName) {

@@ -24,6 +24,7 @@ std::map<std::string, CudaOpBinding>& cuda_binding_registry() {
 
 std::string case_family(const std::string& case_name) { return case_name.substr(0, case_name.find('/')); }
 
+#ifdef PGOLF_WITH_CUDA
 // Families whose CUDA implementation comes with the GPU training step (issue 11), not with the kernels here.
 const std::map<std::string, std::string>& cuda_pending_families() {
     static const std::map<std::string, std::string> pending = {
@@ -33,6 +34,7 @@ const std::map<std::string, std::string>& cuda_pending_families() {
     };
     return pending;
 }
+#endif
 
 // The case's inputs as the GPU gets them (floating inputs rounded to dtype) and as the reference gets them (the same
 // rounded values in f64, on the cpu).

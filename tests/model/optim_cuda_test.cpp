@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "core/cuda/optim_math.h"
+#ifdef PGOLF_WITH_CUDA
 #include "core/cuda/optim_update.h"
 #include "core/cuda/reduce.h"
+#endif
 #include "core/device.h"
 #include "model/optim.h"
 
@@ -160,7 +162,8 @@ TEST(OptimCudaMath, SgdElementUpdateReproducesSgdBitForBit) {
     }
 }
 
-// --- CUDA kernels (skip without a GPU) ---------------------------------------------------------------------------
+// --- CUDA kernels (skip without a GPU; not compiled without the CUDA backend) ------------------------------------
+#ifdef PGOLF_WITH_CUDA
 
 class OptimCuda : public ::testing::Test {
 protected:
@@ -272,6 +275,8 @@ TEST_F(OptimCuda, ClipGradNormMatchesOptimClipGradNorm) {
         }
     }
 }
+
+#endif  // PGOLF_WITH_CUDA
 
 }  // namespace
 }  // namespace pgolf
