@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks in one call, for a machine with an NVIDIA GPU (an H100/H200: sm_90a): builds with CUDA if the build
-# is missing or stale (when cmake and ninja are there), runs every CUDA test (the op harness's CUDA cases against the
+# is missing or stale (when cmake and ninja are there; a build packed by scripts/pack_gpu.sh is used as it is), runs
+# every CUDA test (the op harness's CUDA cases against the
 # CPU reference, device tensors, the optimizer updates), then `pgolf bench kernels --device cuda`, and prints a short
 # table last. Without a GPU it says why and exits 2, having verified nothing.
 #   scripts/test_gpu.sh [OUT]   (OUT: where the logs and bench.json go; default $build/gpu-results)
@@ -9,11 +10,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
 out=${1:-$build/gpu-results}
 mkdir -p "$out"
-# The CUDA runtime, cuBLAS and cuDNN: the toolkit's, then those a PyTorch install carries (the lent machine's layout).
+# The CUDA runtime, cuBLAS and cuDNN: the toolkit's, then those a PyTorch install carries (the lent machine's layout);
+# a packed build (scripts/pack_gpu.sh) brings the other libraries in its lib/.
 torch_libs=$(ls -d /opt/torch/.venv/lib/python3.12/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)
-export LD_LIBRARY_PATH="/usr/local/cuda/lib64:${torch_libs}${LD_LIBRARY_PATH:-}"
+export LD_LIBRARY_PATH="$build/lib:/usr/local/cuda/lib64:${torch_libs}${LD_LIBRARY_PATH:-}"
 
-if command -v cmake >/dev/null && command -v ninja >/dev/null; then
+if [ -f "$build/.gpu-pack" ]; then
+  : # packed by scripts/pack_gpu.sh: the binaries are there and nothing is rebuilt
+elif command -v cmake >/dev/null && command -v ninja >/dev/null; then
   PGOLF_CUDA=ON "$root/scripts/build.sh" >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; echo "test_gpu: build failed"; exit 1; }
 elif [ ! -x "$build/cli/pgolf" ]; then
   echo "test_gpu: no cmake/ninja here and no build at $build"; exit 1
