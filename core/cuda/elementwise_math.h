@@ -1,7 +1,5 @@
 // Per-element arithmetic of the elementwise, activation and residual kernels, shared with the host so the CPU tests
-// check the exact operations each kernel does. Products and sums go through hd_mul / hd_add, which on the device are
-// the round-to-nearest intrinsics: nvcc would otherwise contract a·b + c into one FMA and round differently from the
-// CPU reference's separate multiply and add.
+// check the exact operations each kernel does. Products and sums go through hd_mul / hd_add (host_device.h).
 #pragma once
 
 #include <cmath>
@@ -9,46 +7,6 @@
 #include "core/cuda/host_device.h"
 
 namespace pgolf {
-
-PGOLF_HOST_DEVICE float hd_mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-
-PGOLF_HOST_DEVICE float hd_add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-
-PGOLF_HOST_DEVICE float hd_sub(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-
-PGOLF_HOST_DEVICE float hd_div(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-
-PGOLF_HOST_DEVICE float hd_sqrt(float a) {
-#if defined(__CUDA_ARCH__)
-    return __fsqrt_rn(a);
-#else
-    return std::sqrt(a);
-#endif
-}
 
 // relu(x)²; a NaN input gives 0, as the reference's `x > 0 ? x·x : 0` does.
 PGOLF_HOST_DEVICE float hd_relu_squared(float x) { return x > 0.0f ? hd_mul(x, x) : 0.0f; }

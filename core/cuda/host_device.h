@@ -3,6 +3,7 @@
 // (tests/core/cuda_math_*_test.cpp) even on a machine without a GPU.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -13,6 +14,49 @@
 #endif
 
 namespace pgolf {
+
+// Single correctly rounded fp32 operations. On the device they are the _rn intrinsics, which nvcc never contracts:
+// by default it would fuse a·b + c into one FMA and round differently from the host's separate multiply and add, so
+// a kernel built from these reproduces its host replay bit for bit.
+PGOLF_HOST_DEVICE float hd_mul(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+PGOLF_HOST_DEVICE float hd_add(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+
+PGOLF_HOST_DEVICE float hd_sub(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+
+PGOLF_HOST_DEVICE float hd_div(float a, float b) {
+#if defined(__CUDA_ARCH__)
+    return __fdiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
+PGOLF_HOST_DEVICE float hd_sqrt(float a) {
+#if defined(__CUDA_ARCH__)
+    return __fsqrt_rn(a);
+#else
+    return std::sqrt(a);
+#endif
+}
 
 PGOLF_HOST_DEVICE std::uint32_t hd_float_bits(float value) {
 #if defined(__CUDA_ARCH__)

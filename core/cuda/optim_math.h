@@ -27,37 +27,6 @@ struct SgdUpdateOptions {
     bool nesterov = false;
 };
 
-// Single fp32 operations, never fused: nvcc contracts a·b + c into an fma by default, which the host reference (plain
-// x86-64 SSE arithmetic) does not do; the _rn intrinsics are correctly rounded and are never contracted.
-PGOLF_HOST_DEVICE float optim_mul(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-PGOLF_HOST_DEVICE float optim_add(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-PGOLF_HOST_DEVICE float optim_divide(float a, float b) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-PGOLF_HOST_DEVICE float optim_sqrt(float a) {
-#if defined(__CUDA_ARCH__)
-    return __fsqrt_rn(a);
-#else
-    return std::sqrt(a);
-#endif
-}
-
 // The per-step scalars of one Adam update, rounded to f32 where Adam::step rounds them.
 struct AdamStepConstants {
     float beta1;
@@ -96,12 +65,12 @@ inline AdamStepConstants adam_step_constants(const AdamUpdateOptions& options, s
 // One element of Adam/AdamW: updates w, exp_avg and exp_avg_sq in place.
 PGOLF_HOST_DEVICE void adam_update_element(float& w, float grad, float& exp_avg, float& exp_avg_sq,
                                            const AdamStepConstants& c) {
-    if (c.decoupled_decay) w = optim_mul(w, c.decay_factor);                                 // p.mul_(1 − lr·wd)
-    const float g = c.coupled_decay ? optim_add(grad, optim_mul(c.weight_decay, w)) : grad;  // grad.add(p, alpha=wd)
-    exp_avg = optim_add(optim_mul(exp_avg, c.beta1), optim_mul(c.one_minus_beta1, g));
-    exp_avg_sq = optim_add(optim_mul(exp_avg_sq, c.beta2), optim_mul(optim_mul(c.one_minus_beta2, g), g));
-    const float denom = optim_add(optim_divide(optim_sqrt(exp_avg_sq), c.bias_correction2_sqrt), c.eps);
-    w = optim_add(w, optim_divide(optim_mul(c.neg_step_size, exp_avg), denom));  // addcdiv_(m, denom, -step_size)
+    if (c.decoupled_decay) w = hd_mul(w, c.decay_factor);                              // p.mul_(1 − lr·wd)
+    const float g = c.coupled_decay ? hd_add(grad, hd_mul(c.weight_decay, w)) : grad;  // grad.add(p, alpha=wd)
+    exp_avg = hd_add(hd_mul(exp_avg, c.beta1), hd_mul(c.one_minus_beta1, g));
+    exp_avg_sq = hd_add(hd_mul(exp_avg_sq, c.beta2), hd_mul(hd_mul(c.one_minus_beta2, g), g));
+    const float denom = hd_add(hd_div(hd_sqrt(exp_avg_sq), c.bias_correction2_sqrt), c.eps);
+    w = hd_add(w, hd_div(hd_mul(c.neg_step_size, exp_avg), denom));  // addcdiv_(m, denom, -step_size)
 }
 
 // The scalars of one SGD update, rounded to f32 as Sgd::step does.
@@ -131,13 +100,12 @@ inline SgdStepConstants sgd_step_constants(const SgdUpdateOptions& options) {
 // direction itself, with no dampening (torch clones d_p).
 PGOLF_HOST_DEVICE void sgd_update_element(float& w, float grad, float& buffer, bool first_step,
                                           const SgdStepConstants& c) {
-    float direction = c.has_weight_decay ? optim_add(grad, optim_mul(c.weight_decay, w)) : grad;
+    float direction = c.has_weight_decay ? hd_add(grad, hd_mul(c.weight_decay, w)) : grad;
     if (c.has_momentum) {
-        buffer = first_step ? direction
-                            : optim_add(optim_mul(buffer, c.momentum), optim_mul(c.one_minus_dampening, direction));
-        direction = c.nesterov ? optim_add(direction, optim_mul(c.momentum, buffer)) : buffer;
+        buffer = first_step ? direction : hd_add(hd_mul(buffer, c.momentum), hd_mul(c.one_minus_dampening, direction));
+        direction = c.nesterov ? hd_add(direction, hd_mul(c.momentum, buffer)) : buffer;
     }
-    w = optim_add(w, optim_mul(c.neg_lr, direction));  // p.add_(d, alpha=-lr)
+    w = hd_add(w, hd_mul(c.neg_lr, direction));  // p.add_(d, alpha=-lr)
 }
 
 }  // namespace pgolf
