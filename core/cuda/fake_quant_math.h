@@ -11,15 +11,6 @@
 
 namespace pgolf {
 
-// Correctly rounded division, spelled out so the device never uses an approximate one.
-PGOLF_HOST_DEVICE float fake_quant_divide(float numerator, float denominator) {
-#if defined(__CUDA_ARCH__)
-    return __fdiv_rn(numerator, denominator);
-#else
-    return numerator / denominator;
-#endif
-}
-
 // Round half to even: rintf on the device, nearbyint under the default rounding mode on the host (torch.round).
 PGOLF_HOST_DEVICE float fake_quant_round(float value) {
 #if defined(__CUDA_ARCH__)
@@ -38,13 +29,13 @@ PGOLF_HOST_DEVICE float fake_quant_absmax(float running, float x) {
 // The row's scale: NaN when the row holds a NaN (amax propagates it), otherwise max(row_max/divisor, floor).
 PGOLF_HOST_DEVICE float fake_quant_scale(float row_max, bool row_has_nan, float divisor, float scale_floor) {
     if (row_has_nan) return NAN;
-    const float scale = fake_quant_divide(row_max, divisor);
+    const float scale = hd_div(row_max, divisor);
     return scale < scale_floor ? scale_floor : scale;
 }
 
 // clamp(round(x/scale), low, high)·scale with std::clamp's comparisons, so a NaN level stays NaN.
 PGOLF_HOST_DEVICE float fake_quant_element(float x, float scale, float low, float high) {
-    const float level = fake_quant_round(fake_quant_divide(x, scale));
+    const float level = fake_quant_round(hd_div(x, scale));
     const float clamped = level < low ? low : (high < level ? high : level);
     return clamped * scale;
 }
