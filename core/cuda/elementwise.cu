@@ -118,28 +118,11 @@ Tensor map_unary(const Tensor& a, Op op, const char* name, const char* a_name) {
 
 // ---- broadcast gains ----------------------------------------------------------------------------------------------
 
-// x viewed as (outer, channels, inner) around the broadcast axis.
-struct BroadcastView {
-    std::int64_t outer = 1;
-    std::int64_t channels = 1;
-    std::int64_t inner = 1;
-};
-
-BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op) {
+// The CUDA ops' view (core/ops/elementwise.h): x and g cuda f32/bf16, same dtype.
+BroadcastView broadcast_view_checked(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op) {
     cuda_check_float_input(x, op, "x");
     cuda_check_input(g, x.dtype(), op, "g");
-    const std::int64_t rank = x.dim();
-    const std::int64_t resolved = axis < 0 ? axis + rank : axis;
-    if (resolved < 0 || resolved >= rank) {
-        throw Error(std::string(op) + ": axis " + std::to_string(axis) + " out of range for x of shape " +
-                    shape_string(x.shape()));
-    }
-    BroadcastView view;
-    view.channels = x.shape()[static_cast<std::size_t>(resolved)];
-    tensor_check_shape(g, {view.channels}, op, "g");
-    for (std::int64_t i = 0; i < resolved; ++i) view.outer *= x.shape()[static_cast<std::size_t>(i)];
-    for (std::int64_t i = resolved + 1; i < rank; ++i) view.inner *= x.shape()[static_cast<std::size_t>(i)];
-    return view;
+    return broadcast_view(x, g, axis, op);
 }
 
 // y = x ⊙ g[channel]. A group of W elements shares one gain when W divides inner; with inner = 1 (the last axis) it
@@ -542,7 +525,7 @@ Tensor cuda_leaky_relu_squared_backward(const Tensor& x, double slope, const Ten
 }
 
 Tensor cuda_mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis) {
-    const BroadcastView view = broadcast_view(x, g, axis, "cuda_mul_broadcast");
+    const BroadcastView view = broadcast_view_checked(x, g, axis, "cuda_mul_broadcast");
     Tensor y = Tensor::empty(x.shape(), x.dtype(), Device::cuda);
     launch_broadcast(x, g, y, view, "cuda_mul_broadcast");
     return y;
@@ -550,7 +533,7 @@ Tensor cuda_mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis) {
 
 MulBroadcastGrads cuda_mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy) {
     const char* op = "cuda_mul_broadcast_backward";
-    const BroadcastView view = broadcast_view(x, g, axis, op);
+    const BroadcastView view = broadcast_view_checked(x, g, axis, op);
     cuda_check_input(dy, x.dtype(), op, "dy");
     tensor_check_shape(dy, x.shape(), op, "dy");
     MulBroadcastGrads grads;

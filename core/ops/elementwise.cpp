@@ -42,16 +42,16 @@ void map_binary(const Tensor& a, const Tensor& b, Tensor& y, F f) {
     for (std::int64_t i = 0; i < n; ++i) out[i] = f(lhs[i], rhs[i]);
 }
 
-// x viewed as (outer, channels, inner) around the broadcast axis.
-struct BroadcastView {
-    std::int64_t outer = 1;
-    std::int64_t channels = 1;
-    std::int64_t inner = 1;
-};
-
-BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op) {
+// The CPU op's view: x and g floating on the cpu, same dtype.
+BroadcastView broadcast_view_checked(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op) {
     tensor_check_floating(x, op, "x");
     tensor_check_dtype(g, x.dtype(), op, "g");
+    return broadcast_view(x, g, axis, op);
+}
+
+}  // namespace
+
+BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op) {
     const std::int64_t rank = x.dim();
     const std::int64_t resolved = axis < 0 ? axis + rank : axis;
     if (resolved < 0 || resolved >= rank) {
@@ -65,6 +65,8 @@ BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis
     for (std::int64_t i = resolved + 1; i < rank; ++i) view.inner *= x.shape()[static_cast<std::size_t>(i)];
     return view;
 }
+
+namespace {
 
 // y = x ⊙ g[c] on the (outer, channels, inner) view; used for both the forward and dx = dy ⊙ g.
 template <typename T>
@@ -123,7 +125,7 @@ void add_into(Tensor& a, const Tensor& b) {
 }
 
 Tensor mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis) {
-    const BroadcastView view = broadcast_view(x, g, axis, "mul_broadcast");
+    const BroadcastView view = broadcast_view_checked(x, g, axis, "mul_broadcast");
     Tensor y = Tensor::empty(x.shape(), x.dtype());
     dispatch_floating(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -133,7 +135,7 @@ Tensor mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis) {
 }
 
 MulBroadcastGrads mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy) {
-    const BroadcastView view = broadcast_view(x, g, axis, "mul_broadcast_backward");
+    const BroadcastView view = broadcast_view_checked(x, g, axis, "mul_broadcast_backward");
     tensor_check_dtype(dy, x.dtype(), "mul_broadcast_backward", "dy");
     tensor_check_shape(dy, x.shape(), "mul_broadcast_backward", "dy");
     MulBroadcastGrads grads;

@@ -20,6 +20,16 @@ struct MulBroadcastGrads {
 };
 MulBroadcastGrads mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy);
 
+// x viewed as (outer, channels, inner) around the broadcast axis, g checked to be (channels,): the geometry both the
+// CPU op and the CUDA kernels work on. Throws pgolf::Error naming op when the axis is out of range or g's shape is off
+// (dtypes and devices are each caller's to check).
+struct BroadcastView {
+    std::int64_t outer = 1;
+    std::int64_t channels = 1;
+    std::int64_t inner = 1;
+};
+BroadcastView broadcast_view(const Tensor& x, const Tensor& g, std::int64_t axis, const char* op);
+
 // relu(x)²
 Tensor relu_squared(const Tensor& x);
 Tensor relu_squared_backward(const Tensor& x, const Tensor& dy);
