@@ -115,12 +115,7 @@ std::vector<KernelBenchCase> cpu_kernel_bench_cases(std::int64_t tokens) {
     for (const KernelBenchGemm& gemm : kKernelBenchGemms) {
         const Tensor input = bench_random({t, gemm.k}, 13);
         const Tensor w = bench_random({gemm.n, gemm.k}, 14, 0.05);
-        KernelBenchCase bench;
-        bench.op = gemm.name;
-        bench.shape = kernel_bench_shape_text({t, gemm.k}) + " . " + kernel_bench_shape_text({gemm.n, gemm.k}) + "^T";
-        bench.dtype = "f32";
-        bench.bytes = kF32 * (t * gemm.k + gemm.n * gemm.k + t * gemm.n);
-        bench.flops = 2.0 * t * gemm.k * gemm.n;
+        KernelBenchCase bench = kernel_bench_gemm_case(gemm, t, "f32", kF32);
         bench.run = [input, w] { (void)linear_forward(input, w); };
         Tensor out = Tensor::empty({t, gemm.n}, DType::f32);
         const std::int64_t n = gemm.n;
@@ -146,6 +141,17 @@ std::string kernel_bench_shape_text(std::initializer_list<std::int64_t> extents)
     std::string text;
     for (const std::int64_t extent : extents) text += (text.empty() ? "" : "x") + std::to_string(extent);
     return text;
+}
+
+KernelBenchCase kernel_bench_gemm_case(const KernelBenchGemm& gemm, std::int64_t t, const std::string& dtype,
+                                       double element_bytes) {
+    KernelBenchCase bench;
+    bench.op = gemm.name;
+    bench.shape = kernel_bench_shape_text({t, gemm.k}) + " . " + kernel_bench_shape_text({gemm.n, gemm.k}) + "^T";
+    bench.dtype = dtype;
+    bench.bytes = element_bytes * static_cast<double>(t * gemm.k + gemm.n * gemm.k + t * gemm.n);
+    bench.flops = 2.0 * static_cast<double>(t * gemm.k * gemm.n);
+    return bench;
 }
 
 double kernel_bench_time_cpu(const std::function<void()>& run, const KernelBenchOptions& options) {

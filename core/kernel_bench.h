@@ -73,6 +73,11 @@ inline constexpr KernelBenchGemm kKernelBenchGemms[] = {
     {"linear head 512->1024", 1024, 512},   {"linear d1024 1024->1024", 1024, 1024},
 };
 
+// A case for one of those products at t rows, its name, shape, bytes and FLOPs filled in; run and the reference are
+// the device's to set.
+KernelBenchCase kernel_bench_gemm_case(const KernelBenchGemm& gemm, std::int64_t t, const std::string& dtype,
+                                       double element_bytes);
+
 // Seconds per call of run on the cpu: repeated until min_seconds and min_iterations, after one unmeasured call.
 double kernel_bench_time_cpu(const std::function<void()>& run, const KernelBenchOptions& options);
 

@@ -138,12 +138,7 @@ std::vector<KernelBenchCase> cuda_kernel_bench_cases(std::int64_t tokens) {
     for (const KernelBenchGemm& gemm : kKernelBenchGemms) {
         const Tensor input = device_filled({t, gemm.k}, DType::bf16, 0.01);
         const Tensor w = device_filled({gemm.n, gemm.k}, DType::bf16, 0.01);
-        KernelBenchCase bench;
-        bench.op = gemm.name;
-        bench.shape = kernel_bench_shape_text({t, gemm.k}) + " . " + kernel_bench_shape_text({gemm.n, gemm.k}) + "^T";
-        bench.dtype = "bf16";
-        bench.bytes = kBf16 * (t * gemm.k + gemm.n * gemm.k + t * gemm.n);
-        bench.flops = 2.0 * t * gemm.k * gemm.n;
+        KernelBenchCase bench = kernel_bench_gemm_case(gemm, t, "bf16", kBf16);
         bench.run = [input, w] { (void)cuda_linear_forward(input, w); };
         const std::int64_t n = gemm.n;
         const std::int64_t k = gemm.k;
