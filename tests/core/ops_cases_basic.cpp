@@ -16,6 +16,7 @@
 #include "core/ops/linear.h"
 #include "core/ops/loss.h"
 #include "core/ops/norm.h"
+#include "tests/core/op_cases.h"
 #include "tests/core/op_harness.h"
 #include "tests/core/test_util.h"
 
@@ -28,6 +29,8 @@ using test::op_harness_random;
 using test::op_harness_random_ids;
 using test::op_harness_register;
 using test::OpCase;
+using test::rmsnorm_case;
+using test::cross_entropy_case;
 using Tensors = std::vector<Tensor>;
 
 // Central differences of a smooth op in f64 agree to ~1e-9; 1e-7 leaves room without hiding a wrong formula.
@@ -221,7 +224,9 @@ const bool registered_elementwise = op_harness_register("elementwise", [] {
 
 // --- rmsnorm -----------------------------------------------------------------------------------------------------
 
-OpCase rmsnorm_case(const Shape& shape, double factor, std::uint64_t seed) {
+}  // namespace
+
+OpCase test::rmsnorm_case(const Shape& shape, double factor, std::uint64_t seed) {
     OpCase op;
     op.name = "rmsnorm/" + shape_tag(shape) + (factor == 1.0 ? "" : "_factor");
     op.inputs = {op_harness_random(shape, seed)};
@@ -238,6 +243,8 @@ OpCase rmsnorm_case(const Shape& shape, double factor, std::uint64_t seed) {
     return op;
 }
 
+namespace {
+
 const bool registered_rmsnorm = op_harness_register("rmsnorm", [] {
     return std::vector<OpCase>{
         rmsnorm_case({2, 3, 8}, 1.0, 81),
@@ -249,8 +256,10 @@ const bool registered_rmsnorm = op_harness_register("rmsnorm", [] {
 
 // --- cross-entropy -----------------------------------------------------------------------------------------------
 
-OpCase cross_entropy_case(const std::string& name, std::int64_t n, std::int64_t vocab, double logit_scale, double cap,
-                          std::uint64_t seed) {
+}  // namespace
+
+OpCase test::cross_entropy_case(const std::string& name, std::int64_t n, std::int64_t vocab, double logit_scale,
+                                double cap, std::uint64_t seed) {
     OpCase op;
     op.name = "cross_entropy/" + name;
     op.inputs = {op_harness_random({n, vocab}, seed, logit_scale), op_harness_random_ids({n}, vocab, seed + 1)};
@@ -262,6 +271,8 @@ OpCase cross_entropy_case(const std::string& name, std::int64_t n, std::int64_t 
     op.attributes = {{"cap", cap}};
     return op;
 }
+
+namespace {
 
 const bool registered_cross_entropy = op_harness_register("cross_entropy", [] {
     return std::vector<OpCase>{

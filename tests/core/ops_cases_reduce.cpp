@@ -9,6 +9,7 @@
 #include "core/ops/elementwise.h"
 #include "core/ops/fake_quant.h"
 #include "core/ops/norm.h"
+#include "tests/core/op_cases.h"
 #include "tests/core/op_harness.h"
 
 namespace pgolf {
@@ -17,12 +18,16 @@ namespace {
 using test::op_harness_random;
 using test::op_harness_register;
 using test::OpCase;
+using test::global_norm_case;
+using test::fake_quant_case;
 using Tensors = std::vector<Tensor>;
 
 // --- global norm -------------------------------------------------------------------------------------------------
 
 // out = ‖concat(inputs)‖₂ as a shape-() tensor in the inputs' dtype; d out / d x_i = x_i / out.
-OpCase global_norm_case(const std::string& name, const std::vector<Shape>& shapes, std::uint64_t seed) {
+}  // namespace
+
+OpCase test::global_norm_case(const std::string& name, const std::vector<Shape>& shapes, std::uint64_t seed) {
     OpCase op;
     op.name = "global_norm/" + name;
     for (std::size_t i = 0; i < shapes.size(); ++i) op.inputs.push_back(op_harness_random(shapes[i], seed + i));
@@ -37,6 +42,8 @@ OpCase global_norm_case(const std::string& name, const std::vector<Shape>& shape
     return op;
 }
 
+namespace {
+
 const bool registered_global_norm = op_harness_register("global_norm", [] {
     return std::vector<OpCase>{
         global_norm_case("two_3x4_5", {{3, 4}, {5}}, 201),
@@ -50,8 +57,10 @@ const bool registered_global_norm = op_harness_register("global_norm", [] {
 // Quantizes in f32 whatever the inputs' dtype (the seeds quantize w.float()) and returns the inputs' dtype. An f64
 // reference would put a different handful of elements on the other side of a rounding tie than the f32 kernel
 // (x/s differs in its last bits), a whole quantization step apart; in f32 the CUDA kernel must match exactly.
-OpCase fake_quant_case(const std::string& name, const Shape& shape, const FakeQuantSpec& spec, double scale,
-                       std::uint64_t seed) {
+}  // namespace
+
+OpCase test::fake_quant_case(const std::string& name, const Shape& shape, const FakeQuantSpec& spec, double scale,
+                             std::uint64_t seed) {
     OpCase op;
     op.name = "fake_quant/" + name;
     op.inputs = {op_harness_random(shape, seed, scale)};
@@ -68,6 +77,8 @@ OpCase fake_quant_case(const std::string& name, const Shape& shape, const FakeQu
                      {"scale_floor", spec.scale_floor}};
     return op;
 }
+
+namespace {
 
 const bool registered_fake_quant = op_harness_register("fake_quant", [] {
     const FakeQuantSpec s1{-32, 31, 31.0, 1e-8};

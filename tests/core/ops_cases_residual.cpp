@@ -4,13 +4,10 @@
 #include <vector>
 
 #include "core/ops/elementwise.h"
+#include "tests/core/op_cases.h"
 #include "tests/core/op_harness.h"
 
 namespace pgolf::test {
-
-// Also used for the full-scale CUDA cases (tests/core/ops_cuda_basic.cpp).
-OpCase residual_mix_case(const Shape& shape, std::uint64_t seed);
-OpCase residual_add_scaled_case(const Shape& shape, std::uint64_t seed);
 
 namespace {
 

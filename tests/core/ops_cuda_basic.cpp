@@ -12,13 +12,10 @@
 #include "core/ops/embedding.h"
 #include "core/ops/norm.h"
 #include "core/ops/rope.h"
+#include "tests/core/op_cases.h"
 #include "tests/core/op_harness.h"
 
 namespace pgolf::test {
-
-// Defined in tests/core/ops_cases_residual.cpp.
-OpCase residual_mix_case(const Shape& shape, std::uint64_t seed);
-OpCase residual_add_scaled_case(const Shape& shape, std::uint64_t seed);
 
 namespace {
 
@@ -69,20 +66,14 @@ OpCase full_activation_case(const std::string& family, const Shape& shape, doubl
     return op;
 }
 
-OpCase full_rmsnorm_case(const std::string& name, const Shape& shape, double factor, std::uint64_t seed) {
-    OpCase op;
-    op.name = "rmsnorm/full_" + name;
-    op.inputs = {op_harness_random(shape, seed)};
-    op.forward = [factor](const Tensors& in) {
-        RmsNormResult result = rmsnorm_forward(in[0], kRmsNormEpsF32, factor);
-        return Tensors{result.y, result.rstd};
-    };
-    op.backward = [factor](const Tensors& in, const Tensors& out, const Tensors& dout) {
-        return Tensors{rmsnorm_backward(in[0], out[1], dout[0], factor)};
-    };
-    op.differentiable_outputs = {true, false};
-    op.attributes = {{"factor", factor}};
+// op under another name (full-scale cases reuse their family's builder).
+OpCase renamed(OpCase op, const std::string& name) {
+    op.name = name;
     return op;
+}
+
+OpCase full_rmsnorm_case(const std::string& name, const Shape& shape, double factor, std::uint64_t seed) {
+    return renamed(rmsnorm_case(shape, factor, seed), "rmsnorm/full_" + name);
 }
 
 OpCase full_rope_case(const std::string& name, const Shape& shape, std::int64_t rotary_dims,
@@ -113,11 +104,6 @@ OpCase full_embedding_case(std::int64_t vocab, std::int64_t d, const Shape& ids_
         return Tensors{embedding_backward(dout[0], in[1], vocab), Tensor()};
     };
     op.attributes = {{"vocab", static_cast<double>(vocab)}};
-    return op;
-}
-
-OpCase renamed(OpCase op, const std::string& name) {
-    op.name = name;
     return op;
 }
 

@@ -17,6 +17,7 @@
 #include "core/ops/fake_quant.h"
 #include "core/ops/loss.h"
 #include "core/ops/norm.h"
+#include "tests/core/op_cases.h"
 #include "tests/core/op_harness.h"
 #include "tests/core/test_util.h"
 
@@ -33,16 +34,9 @@ using Tensors = std::vector<Tensor>;
 // --- full-scale cases (the CPU families' definitions at the seeds' shapes) ----------------------------------------
 
 OpCase full_cross_entropy_case(std::int64_t n, std::int64_t vocab, double logit_scale, double cap, std::uint64_t seed) {
-    OpCase op;
-    op.name = "cross_entropy/full_" + std::to_string(n) + "x" + std::to_string(vocab) + "_cap" +
-              std::to_string(static_cast<int>(cap));
-    op.inputs = {op_harness_random({n, vocab}, seed, logit_scale), op_harness_random_ids({n}, vocab, seed + 1)};
-    op.forward = [cap](const Tensors& in) { return Tensors{softcap_cross_entropy_forward(in[0], in[1], cap)}; };
-    op.backward = [cap](const Tensors& in, const Tensors&, const Tensors& dout) {
-        return Tensors{softcap_cross_entropy_backward(in[0], in[1], dout[0], cap), Tensor()};
-    };
-    op.attributes = {{"cap", cap}};
-    return op;
+    const std::string name =
+        "full_" + std::to_string(n) + "x" + std::to_string(vocab) + "_cap" + std::to_string(static_cast<int>(cap));
+    return test::cross_entropy_case(name, n, vocab, logit_scale, cap, seed);
 }
 
 OpCase full_sum_all_case(const Shape& shape, std::uint64_t seed) {
@@ -57,11 +51,7 @@ OpCase full_sum_all_case(const Shape& shape, std::uint64_t seed) {
 }
 
 OpCase full_global_norm_case(const std::string& name, const std::vector<Shape>& shapes, std::uint64_t seed) {
-    OpCase op;
-    op.name = "global_norm/full_" + name;
-    for (std::size_t i = 0; i < shapes.size(); ++i) op.inputs.push_back(op_harness_random(shapes[i], seed + i));
-    op.forward = [](const Tensors& in) { return Tensors{Tensor::scalar(global_norm(in), in[0].dtype())}; };
-    return op;
+    return test::global_norm_case("full_" + name, shapes, seed);
 }
 
 FakeQuantSpec fake_quant_spec_of(const OpCase& op) {
@@ -75,19 +65,8 @@ FakeQuantSpec fake_quant_spec_of(const OpCase& op) {
 
 OpCase full_fake_quant_case(const std::string& spec_name, const FakeQuantSpec& spec, std::int64_t rows,
                             std::int64_t cols, double scale, std::uint64_t seed) {
-    OpCase op;
-    op.name = "fake_quant/full_" + spec_name + "_" + std::to_string(rows) + "x" + std::to_string(cols);
-    op.inputs = {op_harness_random({rows, cols}, seed, scale)};
-    op.forward = [spec](const Tensors& in) {
-        return Tensors{fake_quantize_rows(in[0].to(DType::f32), spec).to(in[0].dtype())};
-    };
-    op.backward = [](const Tensors&, const Tensors&, const Tensors& dout) { return Tensors{dout[0]}; };
-    op.no_finite_difference_reason = "straight-through estimator";
-    op.attributes = {{"min_q", static_cast<double>(spec.min_q)},
-                     {"max_q", static_cast<double>(spec.max_q)},
-                     {"divisor", spec.divisor},
-                     {"scale_floor", spec.scale_floor}};
-    return op;
+    const std::string name = "full_" + spec_name + "_" + std::to_string(rows) + "x" + std::to_string(cols);
+    return test::fake_quant_case(name, {rows, cols}, spec, scale, seed);
 }
 
 // --- bindings ----------------------------------------------------------------------------------------------------
