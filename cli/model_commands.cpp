@@ -247,6 +247,7 @@ struct KernelBenchArguments {
     std::string filter;
     double min_seconds = 0.05;
     std::string json;
+    bool acceptance = false;
 };
 
 void model_run_bench_kernels(const KernelBenchArguments& args) {
@@ -261,6 +262,14 @@ void model_run_bench_kernels(const KernelBenchArguments& args) {
         const std::string json = kernel_bench_json(rows, options.device);
         file_write_bytes(args.json, json.data(), json.size());
     }
+    if (!args.acceptance) return;
+    const std::vector<std::string> shortfalls =
+        kernel_bench_shortfalls(rows, kKernelBenchGemmShareRequired, kKernelBenchMemoryShareRequired);
+    for (const std::string& shortfall : shortfalls) std::cout << "below acceptance: " << shortfall << "\n";
+    if (!shortfalls.empty()) {
+        throw Error("bench kernels: " + std::to_string(shortfalls.size()) + " ops below the acceptance shares");
+    }
+    std::cout << "acceptance: every GEMM >= 80% of its vendor GEMM, every memory-bound op >= 60% of the copy\n";
 }
 
 }  // namespace
@@ -309,6 +318,8 @@ void model_commands_register(CLI::App& app) {
         ->capture_default_str()
         ->check(CLI::PositiveNumber);
     kernels_command->add_option("--json", kernels->json, "Also write the rows as JSON to this file");
+    kernels_command->add_flag("--acceptance", kernels->acceptance,
+                              "Exit 1 unless GEMMs reach 80% of the vendor GEMM and memory-bound ops 60% of the copy");
     kernels_command->callback([kernels] { model_run_bench_kernels(*kernels); });
 }
 

@@ -206,6 +206,21 @@ std::vector<KernelBenchRow> kernel_bench_run(const KernelBenchOptions& options) 
     return rows;
 }
 
+std::vector<std::string> kernel_bench_shortfalls(const std::vector<KernelBenchRow>& rows, double gemm_share,
+                                                 double memory_share) {
+    std::vector<std::string> shortfalls;
+    for (const KernelBenchRow& row : rows) {
+        if (row.reference_seconds <= 0) continue;
+        const double share = row.reference_seconds / row.seconds;
+        const double required = row.flops > 0 ? gemm_share : memory_share;
+        if (share < required) {
+            shortfalls.push_back(row.op + ": " + format_fixed(100.0 * share, 1) + "% of " + row.reference_name +
+                                 ", needs " + format_fixed(100.0 * required, 0) + "%");
+        }
+    }
+    return shortfalls;
+}
+
 std::string kernel_bench_table(const std::vector<KernelBenchRow>& rows, Device device) {
     const bool cuda = device == Device::cuda;
     std::ostringstream out;

@@ -53,6 +53,15 @@ struct KernelBenchRow {
 };
 
 std::vector<KernelBenchRow> kernel_bench_run(const KernelBenchOptions& options);
+
+// The CUDA backend's acceptance (issue 10): GEMMs reach at least 80% of the vendor GEMM's rate at the same shape, and
+// memory-bound ops at least 60% of the copy bandwidth, both measured in the same run.
+inline constexpr double kKernelBenchGemmShareRequired = 0.8;
+inline constexpr double kKernelBenchMemoryShareRequired = 0.6;
+// One line per row below its share of its reference ("rmsnorm forward: 41.0% of copy, needs 60%"); rows without a
+// reference are not judged. Empty when every row meets it.
+std::vector<std::string> kernel_bench_shortfalls(const std::vector<KernelBenchRow>& rows, double gemm_share,
+                                                 double memory_share);
 // Columns: op, shape, dtype, time, rate (GB/s or TFLOP/s), % of the device ceiling (cuda only), % of the reference.
 std::string kernel_bench_table(const std::vector<KernelBenchRow>& rows, Device device);
 std::string kernel_bench_json(const std::vector<KernelBenchRow>& rows, Device device);

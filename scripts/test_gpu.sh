@@ -46,7 +46,7 @@ run_tests() {  # NAME BINARY FILTER
 run_tests "ops cpu-vs-cuda" "$build/tests/core_tests" '*CudaOps*:CudaCoverage*'
 run_tests "other core cuda tests" "$build/tests/core_tests" '*Cuda*:DeviceTensor*:Device.*:-*CudaOps*:CudaCoverage*'
 run_tests "optimizer updates" "$build/tests/model_tests" '*Cuda*'
-"$build/cli/pgolf" bench kernels --device cuda --json "$out/bench.json" >"$out/bench.txt" 2>&1 || status=1
+"$build/cli/pgolf" bench kernels --device cuda --acceptance --json "$out/bench.json" >"$out/bench.txt" 2>&1 || status=1
 
 echo "== $(date -u +%Y-%m-%d) $("$build/cli/pgolf" --version | grep '^cuda device 0' || true)"
 echo "== tests (logs in $out)"
