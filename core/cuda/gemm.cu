@@ -27,7 +27,7 @@ cudaDataType_t cuda_data_type(DType dtype) {
 
 // Everything that selects a plan: dtypes, transposes, batch and sizes, and the alignment of each operand (the
 // algorithm the heuristic picks may need more alignment than a view's pointer has, so alignment is part of the key).
-using GemmKey = std::array<std::int64_t, 11>;
+using GemmKey = std::array<std::int64_t, 12>;
 
 struct GemmPlan {
     // False when cuBLASLt offers no algorithm for the problem: it then runs through cublasGemmStridedBatchedEx.
@@ -100,7 +100,13 @@ struct GemmProblem {
     bool transpose_a = false;
     bool transpose_b = false;
     bool accumulate = false;
+    // f32 operands multiplied with bf16 products (CUBLAS_COMPUTE_32F_FAST_16BF, fp32 accumulation): autocast's
+    // precision without converting the operands first.
+    bool fast_bf16 = false;
 };
+
+// The calling thread's precision for f32 operands (cuda_set_matmul_precision).
+thread_local CudaMatmulPrecision matmul_precision = CudaMatmulPrecision::exact;
 
 // Releases a heuristic preference however plan creation ends.
 struct PreferenceGuard {
@@ -134,8 +140,9 @@ GemmPlan create_plan(GemmContext& context, const GemmProblem& problem, std::int6
     const cudaDataType_t output_type = cuda_data_type(problem.output_dtype);
     GemmPlan plan;
     // fp32 accumulation and fp32 alpha/beta for both dtypes; with f32 operands CUBLAS_COMPUTE_32F is plain fp32 FMA
-    // (TF32 would need CUBLAS_COMPUTE_32F_FAST_TF32).
-    PGOLF_CUBLAS_CHECK(cublasLtMatmulDescCreate(&plan.operation, CUBLAS_COMPUTE_32F, CUDA_R_32F));
+    // (TF32 would need CUBLAS_COMPUTE_32F_FAST_TF32), and _FAST_16BF rounds them to bf16 inside the kernel.
+    PGOLF_CUBLAS_CHECK(cublasLtMatmulDescCreate(
+        &plan.operation, problem.fast_bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F, CUDA_R_32F));
     const cublasOperation_t operation_first = mapping.transpose_first ? CUBLAS_OP_T : CUBLAS_OP_N;
     const cublasOperation_t operation_second = mapping.transpose_second ? CUBLAS_OP_T : CUBLAS_OP_N;
     PGOLF_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.operation, CUBLASLT_MATMUL_DESC_TRANSA, &operation_first,
@@ -187,7 +194,8 @@ GemmPlan create_plan(GemmContext& context, const GemmProblem& problem, std::int6
     return plan;
 }
 
-void gemm_run(const GemmProblem& problem) {
+void gemm_run(GemmProblem problem) {
+    problem.fast_bf16 = problem.input_dtype == DType::f32 && matmul_precision == CudaMatmulPrecision::bf16;
     if (problem.batch == 0 || problem.m == 0 || problem.n == 0) return;
     const cudaStream_t stream = cuda_stream();
     if (problem.k == 0) {
@@ -215,7 +223,8 @@ void gemm_run(const GemmProblem& problem) {
                          problem.k,
                          alignment_a,
                          alignment_b,
-                         alignment_c};
+                         alignment_c,
+                         problem.fast_bf16 ? 1 : 0};
     auto found = context.plans.find(key);
     if (found == context.plans.end()) {
         found = context.plans.emplace(key, create_plan(context, problem, alignment_a, alignment_b, alignment_c)).first;
@@ -239,7 +248,7 @@ void gemm_run(const GemmProblem& problem) {
         problem.b, input_type, mapping.first_leading, mapping.first_leading * mapping.first_columns, problem.a,
         input_type, mapping.second_leading, mapping.second_leading * mapping.second_columns, &beta, problem.c,
         cuda_data_type(problem.output_dtype), mapping.output_leading, mapping.output_leading * mapping.columns,
-        problem.batch, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        problem.batch, problem.fast_bf16 ? CUBLAS_COMPUTE_32F_FAST_16BF : CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 // --- argument checks ---------------------------------------------------------------------------------------------
@@ -415,6 +424,9 @@ BenchOperands bench_operands(std::int64_t m, std::int64_t n, std::int64_t k, boo
 }
 
 }  // namespace
+
+void cuda_set_matmul_precision(CudaMatmulPrecision precision) { matmul_precision = precision; }
+CudaMatmulPrecision cuda_matmul_precision() { return matmul_precision; }
 
 Tensor cuda_matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
     return cuda_matmul(a, b, transpose_a, transpose_b, a.defined() ? a.dtype() : DType::f32);

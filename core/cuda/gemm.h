@@ -51,6 +51,26 @@ inline GemmColumnMajorPlan gemm_column_major_plan(std::int64_t m, std::int64_t n
     return plan;
 }
 
+// How GEMMs with f32 operands multiply, per thread (like torch.set_float32_matmul_precision): exact fp32 (the default,
+// what the tests compare bit-close with the CPU), or bf16 products with fp32 accumulation (the training step's
+// autocast precision, CUBLAS_COMPUTE_32F_FAST_16BF, no conversion pass). bf16 operands are unaffected.
+enum class CudaMatmulPrecision { exact, bf16 };
+void cuda_set_matmul_precision(CudaMatmulPrecision precision);
+CudaMatmulPrecision cuda_matmul_precision();
+// Sets a precision for a scope and restores the previous one.
+class CudaMatmulPrecisionGuard {
+public:
+    explicit CudaMatmulPrecisionGuard(CudaMatmulPrecision precision) : previous_(cuda_matmul_precision()) {
+        cuda_set_matmul_precision(precision);
+    }
+    ~CudaMatmulPrecisionGuard() { cuda_set_matmul_precision(previous_); }
+    CudaMatmulPrecisionGuard(const CudaMatmulPrecisionGuard&) = delete;
+    CudaMatmulPrecisionGuard& operator=(const CudaMatmulPrecisionGuard&) = delete;
+
+private:
+    CudaMatmulPrecision previous_;
+};
+
 // c: (M, N) = op(a) · op(b), op = transpose when the flag is set; a: (M, K) or (K, M), b: (K, N) or (N, K), both f32
 // or both bf16 (mixed dtypes throw). f32: exact fp32 GEMM (no TF32). bf16: fp32 accumulation, output in
 // output_dtype (bf16 by default, or f32). K = 0 gives zeros.
