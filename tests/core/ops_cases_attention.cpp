@@ -90,6 +90,7 @@ OpCase attention_case(const AttentionCaseSpec& spec, std::uint64_t seed) {
     op.differentiable_outputs = {true, false};  // lse is a saved statistic
     op.gradient_tolerance = 1e-7;
     op.float_tolerance = 1e-5;
+    op.attributes = {{"scale", scale}, {"causal", causal ? 1.0 : 0.0}};
     return op;
 }
 
