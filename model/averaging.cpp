@@ -1,5 +1,5 @@
-// SWA and EMA of the live weights. Elementwise loops only: each element's arithmetic is fixed, so threading cannot
-// change a result.
+// SWA and EMA of the live weights, on the cpu or on cuda. Elementwise loops only: each element's arithmetic is fixed
+// (core/cuda/averaging_math.h, shared with the CUDA kernels), so neither threading nor the device changes a result.
 //
 // SWA accumulates in double, not in the reference's float32. The reference stacks the CPU snapshots and takes
 // torch.stack(snapshots).mean(0), i.e. an fp32 sum followed by an fp32 division by the count. But the order of that
@@ -14,13 +14,20 @@
 #include <string>
 #include <utility>
 
+#include "core/cuda/averaging_math.h"
 #include "core/error.h"
+
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/averaging.h"
+#endif
 
 namespace pgolf {
 
 namespace {
 
 constexpr std::int64_t kParallelElements = 1 << 15;
+
+const char* device_label(Device device) { return device == Device::cuda ? "cuda" : "cpu"; }
 
 void averaging_check_params(const NamedTensors& params, const char* what) {
     if (params.empty()) throw Error(std::string(what) + ": no parameters to average");
@@ -33,8 +40,22 @@ void averaging_check_params(const NamedTensors& params, const char* what) {
             throw Error(std::string(what) + ": parameter '" + name + "' has dtype " + dtype_name(tensor.dtype()) +
                         "; weight averaging takes f32 tensors");
         }
+        const auto& [first_name, first] = params.front();
+        if (tensor.device() != first.device()) {
+            throw Error(std::string(what) + ": parameter '" + name + "' is on " + device_label(tensor.device()) +
+                        " but '" + first_name + "' is on " + device_label(first.device()) +
+                        "; all weights must be on one device");
+        }
     }
 }
+
+bool on_cuda(const NamedTensors& params) { return params.front().second.device() == Device::cuda; }
+
+#ifndef PGOLF_WITH_CUDA
+[[noreturn]] void averaging_without_cuda(const char* what) {
+    throw Error(std::string(what) + ": the weights are cuda tensors but pgolf was built without CUDA");
+}
+#endif
 
 }  // namespace
 
@@ -51,34 +72,58 @@ WeightAverage::WeightAverage(NamedTensors params) : params_(std::move(params)) {
 }
 
 void WeightAverage::snapshot() {
+    const Device device = params_.front().second.device();
     if (sums_.empty()) {
-        sums_.resize(params_.size());
-        for (std::size_t p = 0; p < params_.size(); ++p) {
-            sums_[p].assign(static_cast<std::size_t>(params_[p].second.numel()), 0.0);
-        }
+        sums_.reserve(params_.size());
+        for (const auto& [name, tensor] : params_) sums_.push_back(Tensor::zeros(tensor.shape(), DType::f64, device));
     }
     for (std::size_t p = 0; p < params_.size(); ++p) {
+        if (device == Device::cuda) {
+#ifdef PGOLF_WITH_CUDA
+            cuda_accumulate_f64(sums_[p], params_[p].second);
+            continue;
+#else
+            averaging_without_cuda("swa");
+#endif
+        }
         const float* w = params_[p].second.data<float>();
-        double* sum = sums_[p].data();
+        double* sum = sums_[p].data<double>();
         const std::int64_t n = params_[p].second.numel();
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-        for (std::int64_t i = 0; i < n; ++i) sum[i] += static_cast<double>(w[i]);
+        for (std::int64_t i = 0; i < n; ++i) sum[i] = averaging_accumulate(sum[i], w[i]);
     }
     ++count_;
 }
+
+namespace {
+
+// out = f32(sum / count) elementwise, on the tensors' device (out: f32, sum: f64, same shape and device).
+void averaging_write_mean(Tensor& out, const Tensor& sum, std::int64_t count) {
+    if (out.device() == Device::cuda) {
+#ifdef PGOLF_WITH_CUDA
+        cuda_mean_from_f64(out, sum, count);
+        return;
+#else
+        averaging_without_cuda("swa");
+#endif
+    }
+    float* o = out.data<float>();
+    const double* s = sum.data<double>();
+    const auto divisor = static_cast<double>(count);
+    const std::int64_t n = out.numel();
+#pragma omp parallel for schedule(static) if (n >= kParallelElements)
+    for (std::int64_t i = 0; i < n; ++i) o[i] = averaging_mean(s[i], divisor);
+}
+
+}  // namespace
 
 NamedTensors WeightAverage::mean() const {
     if (count_ == 0) throw Error("swa: no snapshot was taken, so there is no mean");
     NamedTensors result;
     result.reserve(params_.size());
-    const auto count = static_cast<double>(count_);
     for (std::size_t p = 0; p < params_.size(); ++p) {
-        Tensor out = Tensor::empty(params_[p].second.shape(), DType::f32);
-        float* o = out.data<float>();
-        const double* sum = sums_[p].data();
-        const std::int64_t n = out.numel();
-#pragma omp parallel for schedule(static) if (n >= kParallelElements)
-        for (std::int64_t i = 0; i < n; ++i) o[i] = static_cast<float>(sum[i] / count);
+        Tensor out = Tensor::empty(params_[p].second.shape(), DType::f32, params_[p].second.device());
+        averaging_write_mean(out, sums_[p], count_);
         result.emplace_back(params_[p].first, std::move(out));
     }
     return result;
@@ -86,8 +131,8 @@ NamedTensors WeightAverage::mean() const {
 
 void WeightAverage::apply_mean() {
     if (count_ == 0) throw Error("swa: no snapshot was taken, so there is no mean to apply");
-    const NamedTensors averaged = mean();
-    for (std::size_t p = 0; p < params_.size(); ++p) params_[p].second.copy_from(averaged[p].second);
+    // Straight into the live storage: each element's mean depends on its own sum only.
+    for (std::size_t p = 0; p < params_.size(); ++p) averaging_write_mean(params_[p].second, sums_[p], count_);
 }
 
 // ------------------------------------------------------------------------------------------------------------- EMA
@@ -103,20 +148,24 @@ ExponentialAverage::ExponentialAverage(NamedTensors params, double decay) : para
 
 void ExponentialAverage::update() {
     // ema.mul_(d).add_(w, alpha=1 - d) with Python floats: d is rounded to f32, 1 - d is taken in double, then
-    // rounded. Separate statements keep each product and the sum rounded on its own (torch fuses the add into an FMA
-    // on CUDA and in its vectorized CPU loop; the engine keeps the unfused order, as optim.cpp does for Adam).
-    const auto d = static_cast<float>(decay_);
-    const auto one_minus_d = static_cast<float>(1.0 - decay_);
+    // rounded. Each product and the sum are rounded on their own (torch fuses the add into an FMA on CUDA and in its
+    // vectorized CPU loop; the engine keeps the unfused order on both devices, as optim.cpp does for Adam).
+    if (on_cuda(params_)) {
+#ifdef PGOLF_WITH_CUDA
+        for (std::size_t p = 0; p < params_.size(); ++p) cuda_ema_update(average_[p].second, params_[p].second, decay_);
+        return;
+#else
+        averaging_without_cuda("ema");
+#endif
+    }
+    const float d = averaging_ema_decay(decay_);
+    const float one_minus_d = averaging_ema_weight(decay_);
     for (std::size_t p = 0; p < params_.size(); ++p) {
         const float* w = params_[p].second.data<float>();
         float* ema = average_[p].second.data<float>();
         const std::int64_t n = average_[p].second.numel();
 #pragma omp parallel for schedule(static) if (n >= kParallelElements)
-        for (std::int64_t i = 0; i < n; ++i) {
-            const float decayed = ema[i] * d;
-            const float added = one_minus_d * w[i];
-            ema[i] = decayed + added;
-        }
+        for (std::int64_t i = 0; i < n; ++i) ema[i] = averaging_ema_step(ema[i], w[i], d, one_minus_d);
     }
 }
 

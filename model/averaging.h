@@ -1,7 +1,8 @@
 // Weight averaging of the seed trainers. SWA (S1, S3): the uniform mean of snapshots taken every `every` steps once
 // the lr multiplier falls below a threshold. EMA (S2, S4): ema ← d·ema + (1 − d)·w after every optimizer step, with
 // d = 0.997. Both hold handles to the live f32 weights (shared storage, as OptimParam::value) and write their result
-// back into them on request.
+// back into them on request. The weights may all be cpu or all be cuda tensors; on cuda the sums, the average and the
+// results stay on the device, with the same arithmetic (core/cuda/averaging_math.h), so both give the same bits.
 //
 // How the reference trainers use them (train_gpt.py of PRs #927, #1579, #1406):
 //  - SWA: after the optimizer step of 0-based step s (the index before it is incremented), with scale = lr_mul(s, ·)
@@ -28,14 +29,15 @@ bool averaging_swa_should_snapshot(std::int64_t step, double lr_mul, std::int64_
 // weight instead of the reference's list of copies) and the mean is sum/count rounded once to f32.
 class WeightAverage {
 public:
-    // params: handles to the live f32 weights, unique non-empty names. Throws pgolf::Error when the list is empty, a
-    // tensor is undefined or not f32, or a name repeats.
+    // params: handles to the live f32 weights, unique non-empty names, all on one device. Throws pgolf::Error when
+    // the list is empty, a tensor is undefined or not f32, a name repeats, or the devices differ.
     explicit WeightAverage(NamedTensors params);
 
     void snapshot();  // adds the live weights' current values
     std::int64_t count() const { return count_; }
 
-    // The mean of the snapshots as new f32 tensors, in parameter order. Throws pgolf::Error with no snapshot.
+    // The mean of the snapshots as new f32 tensors on the weights' device, in parameter order. Throws pgolf::Error
+    // with no snapshot.
     NamedTensors mean() const;
     // Writes the mean into the live weights. Throws pgolf::Error with no snapshot (the reference then keeps the
     // trained weights: check count() first).
@@ -43,7 +45,7 @@ public:
 
 private:
     NamedTensors params_;
-    std::vector<std::vector<double>> sums_;  // allocated by the first snapshot
+    std::vector<Tensor> sums_;  // f64, on the weights' device; allocated by the first snapshot
     std::int64_t count_ = 0;
 };
 
@@ -56,12 +58,14 @@ public:
     ExponentialAverage(NamedTensors params, double decay);
 
     void update();  // one step of the recursion from the live weights
+    // The average, on the weights' device.
     const NamedTensors& average() const { return average_; }
     double decay() const { return decay_; }
     void apply();  // writes the average into the live weights
 
-    // Deep copies of the average, named as the parameters; load_state() takes such a list (any order) and throws
-    // pgolf::Error naming the entry when a name is unknown or missing, or a shape or dtype differs.
+    // Deep copies of the average (on its device), named as the parameters; load_state() takes such a list (any order,
+    // either device) and throws pgolf::Error naming the entry when a name is unknown or missing, or a shape or dtype
+    // differs.
     NamedTensors state() const;
     void load_state(const NamedTensors& state);
 

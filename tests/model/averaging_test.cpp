@@ -1,13 +1,18 @@
 // SWA and EMA of the weights against hand-computed values: the SWA mean of snapshots and its snapshot rule (with the
 // 14 snapshots of an S3-shaped run), the EMA recursion, state round trips, writes into the live (shared) storage, and
-// one-line errors.
+// one-line errors; the per-element arithmetic the CUDA kernels share (core/cuda/averaging_math.h), and on a GPU the
+// cuda averages against the cpu ones bit for bit.
 #include "model/averaging.h"
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "core/cuda/averaging_math.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "model/schedule.h"
 
@@ -254,6 +259,177 @@ TEST(AveragingErrors, OneLineMessages) {
     EXPECT_THROW(ema.load_state({good[0], {"y", Tensor::zeros({5})}}), Error);
     EXPECT_EQ(values_of(ema.average()[0].second), std::vector<float>(6, 0.0f));
 }
+
+// ------------------------------------------------------------------------------------ arithmetic shared with CUDA
+
+std::uint32_t float_bits(float value) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed) {
+    std::mt19937_64 generator(seed);
+    std::uniform_real_distribution<double> uniform(low, high);
+    std::vector<float> values(count);
+    for (float& value : values) value = static_cast<float>(uniform(generator));
+    return values;
+}
+
+TEST(AveragingMath, EmaStepIsTheUnfusedRecursion) {
+    // The kernels' step against the reference recursion written out (separate roundings), 4 decays x 10000 values.
+    const std::vector<float> averages = random_floats(10000, -3.0, 3.0, 21);
+    const std::vector<float> weights = random_floats(10000, -3.0, 3.0, 22);
+    for (const double decay : {0.997, 0.9, 0.5, 0.0}) {
+        const float d = averaging_ema_decay(decay);
+        const float one_minus_d = averaging_ema_weight(decay);
+        EXPECT_EQ(float_bits(d), float_bits(static_cast<float>(decay)));
+        EXPECT_EQ(float_bits(one_minus_d), float_bits(static_cast<float>(1.0 - decay)));
+        std::size_t mismatches = 0;
+        for (std::size_t i = 0; i < averages.size(); ++i) {
+            const float decayed = averages[i] * d;
+            const float added = one_minus_d * weights[i];
+            const float expected = decayed + added;
+            if (float_bits(averaging_ema_step(averages[i], weights[i], d, one_minus_d)) != float_bits(expected)) {
+                ++mismatches;
+            }
+        }
+        EXPECT_EQ(mismatches, 0u) << decay;
+    }
+    // 1 − d in double: 1 − 0.997 rounds to a different f32 than 1 − f32(0.997) would give.
+    EXPECT_NE(float_bits(averaging_ema_weight(0.997)), float_bits(1.0f - static_cast<float>(0.997)));
+}
+
+TEST(AveragingMath, MeanIsTheDoubleQuotientRoundedOnce) {
+    const std::vector<float> weights = random_floats(1000, -100.0, 100.0, 23);
+    for (const std::int64_t count : {1, 3, 7, 14}) {
+        std::size_t mismatches = 0;
+        for (const float w : weights) {
+            double sum = 0.0;
+            for (std::int64_t k = 0; k < count; ++k) sum = averaging_accumulate(sum, w + static_cast<float>(k));
+            double expected_sum = 0.0;
+            for (std::int64_t k = 0; k < count; ++k) expected_sum += static_cast<double>(w + static_cast<float>(k));
+            const auto expected = static_cast<float>(expected_sum / static_cast<double>(count));
+            if (float_bits(averaging_mean(sum, static_cast<double>(count))) != float_bits(expected)) ++mismatches;
+        }
+        EXPECT_EQ(mismatches, 0u) << count;
+    }
+}
+
+// ----------------------------------------------------------------------------------------------------- on cuda
+
+#ifdef PGOLF_WITH_CUDA
+
+// Bit-for-bit equality of a cuda f32 tensor with a cpu one.
+void expect_same_bits(const Tensor& cuda_tensor, const Tensor& cpu_tensor, const std::string& what) {
+    ASSERT_EQ(cuda_tensor.device(), Device::cuda) << what;
+    ASSERT_EQ(cpu_tensor.device(), Device::cpu) << what;
+    const Tensor downloaded = cuda_tensor.to_device(Device::cpu);
+    ASSERT_EQ(downloaded.shape(), cpu_tensor.shape()) << what;
+    EXPECT_EQ(std::memcmp(downloaded.raw_data(), cpu_tensor.raw_data(), cpu_tensor.nbytes()), 0) << what;
+}
+
+struct TwinWeights {
+    NamedTensors cpu;
+    NamedTensors cuda;
+};
+
+// The same weights on both devices: an odd size (the kernels' single-element path), sizes above the CPU loops'
+// threading threshold (the 16-byte path), and a view whose storage starts 8 bytes in (off the 16-byte alignment).
+TwinWeights twin_weights() {
+    TwinWeights twins;
+    const std::vector<Shape> shapes = {{3}, {1000, 37}, {64, 1024}};
+    for (std::size_t p = 0; p < shapes.size(); ++p) {
+        const auto count = static_cast<std::size_t>(shape_numel(shapes[p]));
+        const Tensor values = Tensor::from_floats(random_floats(count, -1, 1, 40 + p), shapes[p]);
+        const std::string name = "w" + std::to_string(p);
+        twins.cpu.emplace_back(name, values.clone());
+        twins.cuda.emplace_back(name, values.to_device(Device::cuda));
+    }
+    const Tensor pairs = Tensor::from_floats(random_floats(10, -1, 1, 50), {5, 2});
+    twins.cpu.emplace_back("view", pairs.clone().rows(1, 5));
+    twins.cuda.emplace_back("view", pairs.to_device(Device::cuda).rows(1, 5));
+    return twins;
+}
+
+// New random values in both copies of every weight (as an optimizer step would write them).
+void step_weights(TwinWeights& twins, std::uint64_t seed) {
+    for (std::size_t p = 0; p < twins.cpu.size(); ++p) {
+        Tensor& cpu = twins.cpu[p].second;
+        const Tensor values =
+            Tensor::from_floats(random_floats(static_cast<std::size_t>(cpu.numel()), -2, 2, seed + p), cpu.shape());
+        cpu.copy_from(values);
+        twins.cuda[p].second.copy_from(values);
+    }
+}
+
+std::string cuda_skip_reason() { return device_unavailable_reason(Device::cuda); }
+
+TEST(AveragingCuda, SwaMatchesTheCpuBitForBit) {
+    const std::string reason = cuda_skip_reason();
+    if (!reason.empty()) GTEST_SKIP() << reason;
+    TwinWeights twins = twin_weights();
+    WeightAverage cpu(twins.cpu);
+    WeightAverage cuda(twins.cuda);
+    for (std::uint64_t step = 0; step < 5; ++step) {
+        cpu.snapshot();
+        cuda.snapshot();
+        step_weights(twins, 100 + 10 * step);
+    }
+    EXPECT_EQ(cuda.count(), 5);
+    const NamedTensors cpu_mean = cpu.mean();
+    const NamedTensors cuda_mean = cuda.mean();
+    ASSERT_EQ(cuda_mean.size(), cpu_mean.size());
+    for (std::size_t p = 0; p < cpu_mean.size(); ++p) {
+        EXPECT_EQ(cuda_mean[p].first, cpu_mean[p].first);
+        expect_same_bits(cuda_mean[p].second, cpu_mean[p].second, "mean of " + cpu_mean[p].first);
+    }
+    cpu.apply_mean();
+    cuda.apply_mean();
+    for (std::size_t p = 0; p < twins.cpu.size(); ++p) {
+        expect_same_bits(twins.cuda[p].second, twins.cpu[p].second, "applied " + twins.cpu[p].first);
+    }
+}
+
+TEST(AveragingCuda, EmaMatchesTheCpuBitForBit) {
+    const std::string reason = cuda_skip_reason();
+    if (!reason.empty()) GTEST_SKIP() << reason;
+    TwinWeights twins = twin_weights();
+    ExponentialAverage cpu(twins.cpu, 0.997);
+    ExponentialAverage cuda(twins.cuda, 0.997);
+    for (std::uint64_t step = 0; step < 6; ++step) {
+        step_weights(twins, 200 + 10 * step);
+        cpu.update();
+        cuda.update();
+    }
+    for (std::size_t p = 0; p < twins.cpu.size(); ++p) {
+        expect_same_bits(cuda.average()[p].second, cpu.average()[p].second, "average of " + twins.cpu[p].first);
+    }
+    // A cpu state loads into the cuda average, and both continue alike.
+    const NamedTensors saved = cpu.state();
+    cuda.load_state(saved);
+    EXPECT_EQ(cuda.state()[0].second.device(), Device::cuda);
+    step_weights(twins, 300);
+    cpu.update();
+    cuda.update();
+    cpu.apply();
+    cuda.apply();
+    for (std::size_t p = 0; p < twins.cpu.size(); ++p) {
+        expect_same_bits(twins.cuda[p].second, twins.cpu[p].second, "applied " + twins.cpu[p].first);
+    }
+}
+
+TEST(AveragingCuda, MixedDevicesAreRefused) {
+    const std::string reason = cuda_skip_reason();
+    if (!reason.empty()) GTEST_SKIP() << reason;
+    const NamedTensors mixed = {{"a", Tensor::zeros({2})}, {"b", Tensor::zeros({2}, DType::f32, Device::cuda)}};
+    const std::string swa_message = error_of([&] { WeightAverage swa(mixed); });
+    expect_one_line_naming(swa_message, "'b'");
+    expect_one_line_naming(swa_message, "one device");
+    expect_one_line_naming(error_of([&] { ExponentialAverage ema(mixed, 0.997); }), "one device");
+}
+
+#endif  // PGOLF_WITH_CUDA
 
 }  // namespace
 }  // namespace pgolf
