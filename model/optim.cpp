@@ -10,7 +10,13 @@
 #include <map>
 #include <set>
 
+#include "core/device.h"
 #include "core/error.h"
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/muon.h"
+#include "core/cuda/optim_update.h"
+#include "core/cuda/reduce.h"
+#endif
 
 namespace pgolf {
 
@@ -38,6 +44,10 @@ void optim_check_grad(const OptimParam& param, const char* optimizer) {
         throw Error(optim_param_label(optimizer, param.name) + " has a gradient of shape " +
                     shape_string(param.grad.shape()) + " for a value of shape " + shape_string(param.value.shape()));
     }
+    if (param.grad.device() != param.value.device()) {
+        throw Error(optim_param_label(optimizer, param.name) + " has a gradient on " +
+                    device_name(param.grad.device()) + " for a value on " + device_name(param.value.device()));
+    }
     if (param.grad.same_storage(param.value)) {
         throw Error(optim_param_label(optimizer, param.name) + " has a gradient that shares the value's storage");
     }
@@ -48,9 +58,6 @@ void optim_check_param(const OptimParam& param, const char* optimizer, bool matr
     if (param.value.dtype() != DType::f32) {
         throw Error(optim_param_label(optimizer, param.name) + " has dtype " + dtype_name(param.value.dtype()) +
                     "; optimizers update f32 parameters");
-    }
-    if (param.value.device() != Device::cpu) {
-        throw Error(optim_param_label(optimizer, param.name) + " is not on the CPU");
     }
     if (matrix_only && param.value.dim() != 2 && param.value.dim() != 3) {
         throw Error(optim_param_label(optimizer, param.name) + " has shape " + shape_string(param.value.shape()) +
@@ -64,8 +71,13 @@ template <typename Group>
 void optim_check_new_group(const std::vector<Group>& groups, const std::vector<OptimParam>& params,
                            const char* optimizer, bool matrix_only) {
     std::set<std::string> names;
+    // Every parameter of one optimizer lives on one device: the first one's, whichever group it is in.
+    const OptimParam* first = nullptr;
     for (const Group& group : groups) {
-        for (const OptimParam& param : group.params) names.insert(param.name);
+        for (const OptimParam& param : group.params) {
+            names.insert(param.name);
+            if (first == nullptr) first = &param;
+        }
     }
     for (const OptimParam& param : params) {
         if (param.name.empty()) throw Error(std::string(optimizer) + ": a parameter has an empty name");
@@ -73,6 +85,12 @@ void optim_check_new_group(const std::vector<Group>& groups, const std::vector<O
             throw Error(optim_param_label(optimizer, param.name) + " is given twice");
         }
         optim_check_param(param, optimizer, matrix_only);
+        if (first == nullptr) first = &param;
+        if (param.value.device() != first->value.device()) {
+            throw Error(optim_param_label(optimizer, param.name) + " is on " + device_name(param.value.device()) +
+                        " but parameter '" + first->name + "' is on " + device_name(first->value.device()) +
+                        "; one optimizer's parameters must share a device");
+        }
     }
 }
 
@@ -102,15 +120,16 @@ public:
         return tensor->item();
     }
 
-    // Deep copy of an optional per-parameter tensor; undefined when absent.
-    Tensor tensor(const std::string& name, const Shape& shape) {
+    // Deep copy of an optional per-parameter tensor, on the parameter's device (a snapshot may come from either);
+    // undefined when absent.
+    Tensor tensor(const std::string& name, const Tensor& value) {
         const Tensor* tensor = find(name);
         if (tensor == nullptr) return Tensor();
-        if (tensor->dtype() != DType::f32 || tensor->shape() != shape) {
+        if (tensor->dtype() != DType::f32 || tensor->shape() != value.shape()) {
             throw Error(std::string(optimizer_) + ": state entry '" + name + "' is " + dtype_name(tensor->dtype()) +
-                        " " + shape_string(tensor->shape()) + "; expected f32 " + shape_string(shape));
+                        " " + shape_string(tensor->shape()) + "; expected f32 " + shape_string(value.shape()));
         }
-        return tensor->clone();
+        return tensor->to_device(value.device());
     }
 
     bool has(const std::string& name) const { return entries_.count(name) != 0; }
@@ -208,6 +227,115 @@ void optim_newton_schulz_in_place(std::vector<float>& x, std::int64_t rows, std:
     }
 }
 
+// ---------------------------------------------------------------------------------------------- cuda parameters
+
+// The device versions of the steps below, for parameters and gradients on cuda: the same arithmetic, run by the
+// kernels of core/cuda (whose element math the tests replay against these CPU loops).
+#ifdef PGOLF_WITH_CUDA
+
+MuonUpdateOptions optim_muon_update_options(const MuonOptions& options) {
+    MuonUpdateOptions update;
+    update.lr = options.lr;
+    update.momentum = options.momentum;
+    update.backend_steps = options.backend_steps;
+    update.nesterov = options.nesterov;
+    update.weight_decay = options.weight_decay;
+    update.decay_order = options.decay_order == WeightDecayOrder::before_update ? CudaMuonDecayOrder::before_update
+                                                                                : CudaMuonDecayOrder::after_update;
+    update.precision = options.precision == MuonPrecision::bf16 ? CudaMuonPrecision::bf16 : CudaMuonPrecision::f32;
+    update.bf16_state = options.bf16_state;
+    return update;
+}
+
+// One Muon group: every parameter's momentum, then one batched Newton–Schulz per matrix shape over all matrices of
+// that shape (a 3-D bank adds its slices), then every update. Parameters do not interact, so this equals the CPU's
+// parameter-by-parameter loop while each GEMM covers the whole batch.
+void optim_muon_step_cuda(std::vector<OptimParam>& params, std::vector<Tensor>& buffers, const MuonOptions& options) {
+    struct Slot {
+        std::size_t index;   // into params
+        std::int64_t first;  // first matrix in the shape's batch
+        std::int64_t count;  // matrices (1, or a bank's slices)
+    };
+    std::map<std::pair<std::int64_t, std::int64_t>, std::vector<Slot>> batches;  // ordered: launch order is fixed
+    for (std::size_t index = 0; index < params.size(); ++index) {
+        const OptimParam& param = params[index];
+        if (!param.grad.defined()) continue;
+        optim_check_grad(param, "muon");
+        if (param.value.numel() == 0) continue;
+        const bool bank = param.value.dim() == 3;
+        std::vector<Slot>& slots = batches[{param.value.size(-2), param.value.size(-1)}];
+        const std::int64_t first = slots.empty() ? 0 : slots.back().first + slots.back().count;
+        slots.push_back(Slot{index, first, bank ? param.value.size(0) : 1});
+    }
+    const MuonUpdateOptions update_options = optim_muon_update_options(options);
+    for (const auto& [shape, slots] : batches) {
+        const std::int64_t matrices = slots.back().first + slots.back().count;
+        Tensor directions = Tensor::empty({matrices, shape.first, shape.second}, DType::f32, Device::cuda);
+        std::vector<Tensor> updates;  // each parameter's view of directions
+        for (const Slot& slot : slots) {
+            OptimParam& param = params[slot.index];
+            Tensor& buffer = buffers[slot.index];
+            if (!buffer.defined()) buffer = Tensor::zeros(param.value.shape(), DType::f32, Device::cuda);
+            updates.push_back(directions.rows(slot.first, slot.first + slot.count).reshape(param.value.shape()));
+            cuda_muon_momentum(param.grad, buffer, updates.back(), update_options);
+        }
+        cuda_newton_schulz_batched(directions, options.backend_steps, update_options.precision);
+        for (std::size_t i = 0; i < slots.size(); ++i) {
+            cuda_muon_apply(params[slots[i].index].value, updates[i], update_options);
+        }
+    }
+}
+
+void optim_adam_step_cuda(OptimParam& param, AdamMoments& moments, const AdamOptions& options) {
+    if (!moments.exp_avg.defined()) {
+        moments.exp_avg = Tensor::zeros(param.value.shape(), DType::f32, Device::cuda);
+        moments.exp_avg_sq = Tensor::zeros(param.value.shape(), DType::f32, Device::cuda);
+        moments.step = 0;
+    }
+    moments.step += 1;
+    const AdamUpdateOptions update{options.lr,  options.beta1,        options.beta2,
+                                   options.eps, options.weight_decay, options.decoupled_weight_decay};
+    cuda_adam_update(param.value, param.grad, moments.exp_avg, moments.exp_avg_sq, moments.step, update);
+}
+
+void optim_sgd_step_cuda(OptimParam& param, Tensor& buffer, const SgdOptions& options) {
+    const SgdUpdateOptions update{options.lr, options.momentum, options.dampening, options.weight_decay,
+                                  options.nesterov};
+    // The first momentum step sets the buffer without reading it (torch clones d_p).
+    const bool first_step = options.momentum != 0.0 && !buffer.defined();
+    if (first_step) buffer = Tensor::empty(param.value.shape(), DType::f32, Device::cuda);
+    cuda_sgd_update(param.value, param.grad, buffer, update, first_step);
+}
+
+double optim_clip_grad_norm_cuda(const std::vector<Tensor>& grads, double max_norm) {
+    return cuda_clip_grad_norm(grads, max_norm);
+}
+
+#else
+
+// Only reachable with a cuda tensor made elsewhere: a CPU-only build has no kernels to run on it.
+[[noreturn]] void optim_throw_no_cuda(const std::string& what) {
+    throw Error(what + " is on cuda, but pgolf was built without CUDA");
+}
+
+void optim_muon_step_cuda(std::vector<OptimParam>& params, std::vector<Tensor>&, const MuonOptions&) {
+    optim_throw_no_cuda(optim_param_label("muon", params.front().name));
+}
+
+void optim_adam_step_cuda(OptimParam& param, AdamMoments&, const AdamOptions&) {
+    optim_throw_no_cuda(optim_param_label("adam", param.name));
+}
+
+void optim_sgd_step_cuda(OptimParam& param, Tensor&, const SgdOptions&) {
+    optim_throw_no_cuda(optim_param_label("sgd", param.name));
+}
+
+double optim_clip_grad_norm_cuda(const std::vector<Tensor>&, double) {
+    optim_throw_no_cuda("clip_grad_norm: a gradient");
+}
+
+#endif  // PGOLF_WITH_CUDA
+
 }  // namespace
 
 // --------------------------------------------------------------------------------------------------------- Optimizer
@@ -267,7 +395,7 @@ void MomentumOptimizer<Options>::load_state(const NamedTensors& state) {
         options.back().momentum = reader.scalar(optim_group_key(g, "momentum"));
         buffers.emplace_back();
         for (const OptimParam& param : group.params) {
-            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value.shape()));
+            buffers.back().push_back(reader.tensor(param.name + ".momentum_buffer", param.value));
         }
     }
     reader.finish();
@@ -301,6 +429,11 @@ std::size_t Muon::add_group(std::vector<OptimParam> params, const MuonOptions& o
 
 void Muon::step() {
     for (Group& group : groups_) {
+        // add_group keeps every parameter on one device.
+        if (!group.params.empty() && group.params.front().value.device() == Device::cuda) {
+            optim_muon_step_cuda(group.params, group.state, group.options);
+            continue;
+        }
         const MuonOptions& options = group.options;
         const auto momentum = static_cast<float>(options.momentum);
         const auto neg_lr = static_cast<float>(-options.lr);
@@ -391,8 +524,12 @@ void Adam::step() {
             OptimParam& param = group.params[index];
             if (!param.grad.defined()) continue;
             optim_check_grad(param, "adam");
-            const std::int64_t count = param.value.numel();
             AdamMoments& moments = group.state[index];
+            if (param.value.device() == Device::cuda) {
+                optim_adam_step_cuda(param, moments, options);
+                continue;
+            }
+            const std::int64_t count = param.value.numel();
             if (!moments.exp_avg.defined()) {
                 moments.exp_avg = Tensor::zeros(param.value.shape());
                 moments.exp_avg_sq = Tensor::zeros(param.value.shape());
@@ -457,8 +594,8 @@ void Adam::load_state(const NamedTensors& state) {
             const std::string& name = param.name;
             AdamMoments moments;
             const bool has_step = reader.has(name + ".step");
-            moments.exp_avg = reader.tensor(name + ".exp_avg", param.value.shape());
-            moments.exp_avg_sq = reader.tensor(name + ".exp_avg_sq", param.value.shape());
+            moments.exp_avg = reader.tensor(name + ".exp_avg", param.value);
+            moments.exp_avg_sq = reader.tensor(name + ".exp_avg_sq", param.value);
             if (has_step != moments.exp_avg.defined() || has_step != moments.exp_avg_sq.defined()) {
                 throw Error("adam: state of parameter '" + name +
                             "' is incomplete (needs step, exp_avg and exp_avg_sq)");
@@ -501,6 +638,10 @@ void Sgd::step() {
             OptimParam& param = group.params[index];
             if (!param.grad.defined()) continue;
             optim_check_grad(param, "sgd");
+            if (param.value.device() == Device::cuda) {
+                optim_sgd_step_cuda(param, group.state[index], options);
+                continue;
+            }
             const std::int64_t count = param.value.numel();
             float* w = param.value.data<float>();
             const float* grad = param.grad.data<float>();
@@ -533,6 +674,16 @@ void Sgd::step() {
 // ------------------------------------------------------------------------------------------------------------ clip
 
 double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
+    const Tensor* cuda_grad = nullptr;
+    const Tensor* cpu_grad = nullptr;
+    for (const Tensor& grad : grads) {
+        if (!grad.defined()) continue;
+        (grad.device() == Device::cuda ? cuda_grad : cpu_grad) = &grad;
+    }
+    if (cuda_grad != nullptr && cpu_grad != nullptr) {
+        throw Error("clip_grad_norm: gradients on both cpu and cuda; all must be on one device");
+    }
+    if (cuda_grad != nullptr) return optim_clip_grad_norm_cuda(grads, max_norm);
     double sum_squares = 0.0;
     for (const Tensor& grad : grads) {
         if (!grad.defined()) continue;

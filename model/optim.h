@@ -20,8 +20,8 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 // parameter is skipped entirely (no state change, no weight decay), as torch skips p.grad None.
 struct OptimParam {
     std::string name;  // unique within one optimizer: it keys the state and names the parameter in errors
-    Tensor value;      // f32
-    Tensor grad;       // f32, value's shape, or undefined
+    Tensor value;      // f32, on the cpu or cuda (one device for all parameters of an optimizer)
+    Tensor grad;       // f32, value's shape and device, or undefined
 };
 
 // Interface the trainer drives: per-step lr changes, zeroing, snapshot/restore for warmup-then-restore.
@@ -155,7 +155,8 @@ class Muon final : public MomentumOptimizer<MuonOptions> {
 public:
     Muon() : MomentumOptimizer("muon") {}
 
-    // Every parameter must be 2-D and f32; returns the group's index.
+    // Every parameter must be f32 and 2-D, or 3-D (a bank of same-shape matrices); returns the group's index. On cuda,
+    // step() runs one batched Newton–Schulz per matrix shape of a group (core/cuda/muon.h).
     std::size_t add_group(std::vector<OptimParam> params, const MuonOptions& options);
 
     void step() override;
@@ -221,7 +222,8 @@ public:
 
 // torch.nn.utils.clip_grad_norm_ over all given gradients (undefined ones are skipped): total = ‖concat(grads)‖₂,
 // accumulated in double; when max_norm/(total + 1e-6) < 1 every gradient is multiplied by it in place. Returns the
-// pre-clip total norm. Gradients must be f32 or f64.
+// pre-clip total norm. Gradients must be f32 or f64 on the cpu, or f32 or bf16 all on cuda (cuda_clip_grad_norm, which
+// synchronises once to return the norm).
 double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm);
 
 }  // namespace pgolf
