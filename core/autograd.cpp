@@ -2,7 +2,7 @@
 #include "core/autograd.h"
 
 #include "core/error.h"
-#include "core/ops/elementwise.h"
+#include "core/device_ops.h"
 
 namespace pgolf {
 
@@ -40,7 +40,7 @@ void Var::accumulate_grad(const Tensor& g) const {
         node_->grad = g.dtype() == node_->value.dtype() ? g.clone() : g.to(node_->value.dtype());
         return;
     }
-    add_into(node_->grad, g);
+    device_add_into(node_->grad, g);
 }
 
 void Var::accumulate_grad_slice(std::int64_t index, const Tensor& g) const {
@@ -50,9 +50,9 @@ void Var::accumulate_grad_slice(std::int64_t index, const Tensor& g) const {
         throw Error("autograd: slice gradient of shape " + shape_string(g.shape()) + " for row " +
                     std::to_string(index) + " of " + shape_string(value.shape()));
     }
-    if (!node_->grad.defined()) node_->grad = Tensor::zeros(value.shape(), value.dtype());
+    if (!node_->grad.defined()) node_->grad = Tensor::zeros(value.shape(), value.dtype(), value.device());
     Tensor slice = node_->grad.rows(index, index + 1);  // a view: adding into it updates grad
-    add_into(slice, g.dtype() == value.dtype() ? g.reshape(slice.shape()) : g.to(value.dtype()).reshape(slice.shape()));
+    device_add_into(slice, g.dtype() == value.dtype() ? g.reshape(slice.shape()) : g.to(value.dtype()).reshape(slice.shape()));
 }
 
 void Var::zero_grad() const {
@@ -66,7 +66,7 @@ void Tape::backward(const Var& loss, double seed) {
         throw Error("autograd: backward needs a one-element loss, got shape " + shape_string(loss.shape()));
     }
     if (!loss.requires_grad()) throw Error("autograd: the loss does not depend on any parameter");
-    loss.accumulate_grad(Tensor::full(loss.shape(), seed, loss.value().dtype()));
+    loss.accumulate_grad(device_full(loss.shape(), seed, loss.value().dtype(), loss.value().device()));
     for (auto closure = closures_.rbegin(); closure != closures_.rend(); ++closure) (*closure)();
     closures_.clear();
 }

@@ -1,10 +1,12 @@
-// Autograd wrappers over the CPU kernels. Each backward closure captures what it needs by value (Vars share their
-// nodes), reads the output's gradient and accumulates into the inputs that require one.
+// Autograd wrappers over the kernels of core/device_ops.h (the CPU reference, or CUDA for cuda tensors). Each backward
+// closure captures what it needs by value (Vars share their nodes), reads the output's gradient and accumulates into
+// the inputs that require one.
 #include "core/autograd_ops.h"
 
 #include <algorithm>
 #include <cmath>
 
+#include "core/device_ops.h"
 #include "core/error.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/embedding.h"
@@ -28,13 +30,13 @@ Var linear(Tape* tape, const Var& x, const Var& w) {
     const bool needs = autograd_needs_grad(tape, {&x, &w});
     const double flops = 2.0 * static_cast<double>(x.value().numel()) * static_cast<double>(w.value().size(0));
     ProfileScope scope("linear", flops);
-    Var y = make_output(linear_forward(x.value(), w.value()), needs);
+    Var y = make_output(device_linear_forward(x.value(), w.value()), needs);
     if (needs) {
         tape->record([x, w, y, flops]() {
             if (!y.has_grad()) return;
             const int products = (x.requires_grad() ? 1 : 0) + (w.requires_grad() ? 1 : 0);
             ProfileScope backward_scope("linear backward", flops * products);
-            LinearGrads grads = linear_backward(x.value(), w.value(), y.grad(), x.requires_grad(), w.requires_grad());
+            LinearGrads grads = device_linear_backward(x.value(), w.value(), y.grad(), x.requires_grad(), w.requires_grad());
             if (x.requires_grad()) x.accumulate_grad(grads.dx);
             if (w.requires_grad()) w.accumulate_grad(grads.dw);
         });
@@ -45,12 +47,12 @@ Var linear(Tape* tape, const Var& x, const Var& w) {
 Var embedding(Tape* tape, const Var& table, const Tensor& ids) {
     ProfileScope scope("embedding");
     const bool needs = autograd_needs_grad(tape, {&table});
-    Var y = make_output(embedding_forward(table.value(), ids), needs);
+    Var y = make_output(device_embedding_forward(table.value(), ids), needs);
     if (needs) {
         tape->record([table, ids, y]() {
             ProfileScope backward_scope("embedding backward");
             if (!y.has_grad()) return;
-            table.accumulate_grad(embedding_backward(y.grad(), ids, table.value().size(0)));
+            table.accumulate_grad(device_embedding_backward(y.grad(), ids, table.value().size(0)));
         });
     }
     return y;
@@ -59,7 +61,7 @@ Var embedding(Tape* tape, const Var& table, const Tensor& ids) {
 Var add(Tape* tape, const Var& a, const Var& b) {
     ProfileScope scope("add");
     const bool needs = autograd_needs_grad(tape, {&a, &b});
-    Var y = make_output(pgolf::add(a.value(), b.value()), needs);
+    Var y = make_output(device_add(a.value(), b.value()), needs);
     if (needs) {
         tape->record([a, b, y]() {
             ProfileScope backward_scope("add backward");
@@ -74,11 +76,11 @@ Var add(Tape* tape, const Var& a, const Var& b) {
 Var scale(Tape* tape, const Var& x, double factor) {
     ProfileScope scope("scale");
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(pgolf::scale(x.value(), factor), needs);
+    Var y = make_output(device_scale(x.value(), factor), needs);
     if (needs) {
         tape->record([x, y, factor]() {
             ProfileScope backward_scope("scale backward");
-            if (y.has_grad()) x.accumulate_grad(pgolf::scale(y.grad(), factor));
+            if (y.has_grad()) x.accumulate_grad(device_scale(y.grad(), factor));
         });
     }
     return y;
@@ -87,12 +89,12 @@ Var scale(Tape* tape, const Var& x, double factor) {
 Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis) {
     ProfileScope scope("mul_broadcast");
     const bool needs = autograd_needs_grad(tape, {&x, &g});
-    Var y = make_output(pgolf::mul_broadcast(x.value(), g.value(), axis), needs);
+    Var y = make_output(device_mul_broadcast(x.value(), g.value(), axis), needs);
     if (needs) {
         tape->record([x, g, y, axis]() {
             ProfileScope backward_scope("mul_broadcast backward");
             if (!y.has_grad()) return;
-            MulBroadcastGrads grads = mul_broadcast_backward(x.value(), g.value(), axis, y.grad());
+            MulBroadcastGrads grads = device_mul_broadcast_backward(x.value(), g.value(), axis, y.grad());
             if (x.requires_grad()) x.accumulate_grad(grads.dx);
             if (g.requires_grad()) g.accumulate_grad(grads.dg);
         });
@@ -103,11 +105,11 @@ Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis) {
 Var relu_squared(Tape* tape, const Var& x) {
     ProfileScope scope("relu_squared");
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(pgolf::relu_squared(x.value()), needs);
+    Var y = make_output(device_relu_squared(x.value()), needs);
     if (needs) {
         tape->record([x, y]() {
             ProfileScope backward_scope("relu_squared backward");
-            if (y.has_grad()) x.accumulate_grad(relu_squared_backward(x.value(), y.grad()));
+            if (y.has_grad()) x.accumulate_grad(device_relu_squared_backward(x.value(), y.grad()));
         });
     }
     return y;
@@ -116,11 +118,11 @@ Var relu_squared(Tape* tape, const Var& x) {
 Var leaky_relu_squared(Tape* tape, const Var& x, double slope) {
     ProfileScope scope("leaky_relu_squared");
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(pgolf::leaky_relu_squared(x.value(), slope), needs);
+    Var y = make_output(device_leaky_relu_squared(x.value(), slope), needs);
     if (needs) {
         tape->record([x, y, slope]() {
             ProfileScope backward_scope("leaky_relu_squared backward");
-            if (y.has_grad()) x.accumulate_grad(leaky_relu_squared_backward(x.value(), slope, y.grad()));
+            if (y.has_grad()) x.accumulate_grad(device_leaky_relu_squared_backward(x.value(), slope, y.grad()));
         });
     }
     return y;
@@ -129,12 +131,12 @@ Var leaky_relu_squared(Tape* tape, const Var& x, double slope) {
 Var rmsnorm(Tape* tape, const Var& x, double eps, double factor) {
     ProfileScope scope("rmsnorm");
     const bool needs = autograd_needs_grad(tape, {&x});
-    RmsNormResult result = rmsnorm_forward(x.value(), eps, factor);
+    RmsNormResult result = device_rmsnorm_forward(x.value(), eps, factor);
     Var y = make_output(result.y, needs);
     if (needs) {
         tape->record([x, y, rstd = result.rstd, factor]() {
             ProfileScope backward_scope("rmsnorm backward");
-            if (y.has_grad()) x.accumulate_grad(rmsnorm_backward(x.value(), rstd, y.grad(), factor));
+            if (y.has_grad()) x.accumulate_grad(device_rmsnorm_backward(x.value(), rstd, y.grad(), factor));
         });
     }
     return y;
@@ -143,11 +145,11 @@ Var rmsnorm(Tape* tape, const Var& x, double eps, double factor) {
 Var rope(Tape* tape, const Var& x, const RopeSpec& spec) {
     ProfileScope scope("rope");
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(rope_forward(x.value(), spec), needs);
+    Var y = make_output(device_rope_forward(x.value(), spec), needs);
     if (needs) {
         tape->record([x, y, spec]() {
             ProfileScope backward_scope("rope backward");
-            if (y.has_grad()) x.accumulate_grad(rope_backward(y.grad(), spec));
+            if (y.has_grad()) x.accumulate_grad(device_rope_backward(y.grad(), spec));
         });
     }
     return y;
@@ -156,13 +158,13 @@ Var rope(Tape* tape, const Var& x, const RopeSpec& spec) {
 Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, double scale) {
     ProfileScope scope("attention");
     const bool needs = autograd_needs_grad(tape, {&q, &k, &v});
-    AttentionResult result = attention_forward(q.value(), k.value(), v.value(), scale, true);
+    AttentionResult result = device_attention_forward(q.value(), k.value(), v.value(), scale);
     Var y = make_output(result.y, needs);
     if (needs) {
         tape->record([q, k, v, y, result, scale]() {
             ProfileScope backward_scope("attention backward");
             if (!y.has_grad()) return;
-            AttentionGrads grads = attention_backward(q.value(), k.value(), v.value(), result, y.grad(), scale, true);
+            AttentionGrads grads = device_attention_backward(q.value(), k.value(), v.value(), result, y.grad(), scale);
             if (q.requires_grad()) q.accumulate_grad(grads.dq);
             if (k.requires_grad()) k.accumulate_grad(grads.dk);
             if (v.requires_grad()) v.accumulate_grad(grads.dv);
@@ -174,11 +176,11 @@ Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, double scale
 Var permute_0213(Tape* tape, const Var& x) {
     ProfileScope scope("permute");
     const bool needs = autograd_needs_grad(tape, {&x});
-    Var y = make_output(pgolf::permute_0213(x.value()), needs);
+    Var y = make_output(device_permute_0213(x.value()), needs);
     if (needs) {
         tape->record([x, y]() {
             ProfileScope backward_scope("permute backward");
-            if (y.has_grad()) x.accumulate_grad(pgolf::permute_0213(y.grad()));
+            if (y.has_grad()) x.accumulate_grad(device_permute_0213(y.grad()));
         });
     }
     return y;
@@ -218,12 +220,12 @@ Var row(Tape* tape, const Var& x, std::int64_t index) {
 Var softcap_cross_entropy(Tape* tape, const Var& logits, const Tensor& targets, double cap) {
     ProfileScope scope("cross_entropy");
     const bool needs = autograd_needs_grad(tape, {&logits});
-    Var nll = make_output(softcap_cross_entropy_forward(logits.value(), targets, cap), needs);
+    Var nll = make_output(device_softcap_cross_entropy_forward(logits.value(), targets, cap), needs);
     if (needs) {
         tape->record([logits, targets, nll, cap]() {
             ProfileScope backward_scope("cross_entropy backward");
             if (nll.has_grad()) {
-                logits.accumulate_grad(softcap_cross_entropy_backward(logits.value(), targets, nll.grad(), cap));
+                logits.accumulate_grad(device_softcap_cross_entropy_backward(logits.value(), targets, nll.grad(), cap));
             }
         });
     }
@@ -235,14 +237,13 @@ Var mean(Tape* tape, const Var& x) {
     const bool needs = autograd_needs_grad(tape, {&x});
     const std::int64_t count = x.value().numel();
     if (count == 0) throw Error("mean: empty tensor");
-    Tensor total = sum_all(x.value());
-    Var y = make_output(pgolf::scale(total, 1.0 / static_cast<double>(count)), needs);
+    Tensor total = device_sum_all(x.value());
+    Var y = make_output(device_scale(total, 1.0 / static_cast<double>(count)), needs);
     if (needs) {
-        tape->record([x, y, count]() {
+        tape->record([x, y]() {
             ProfileScope backward_scope("mean backward");
             if (!y.has_grad()) return;
-            x.accumulate_grad(
-                Tensor::full(x.shape(), y.grad().item(0) / static_cast<double>(count), x.value().dtype()));
+            x.accumulate_grad(device_mean_backward(x.value(), y.grad()));
         });
     }
     return y;
@@ -251,12 +252,12 @@ Var mean(Tape* tape, const Var& x) {
 Var xsa(Tape* tape, const Var& y, const Var& v) {
     ProfileScope scope("xsa");
     const bool needs = autograd_needs_grad(tape, {&y, &v});
-    Var out = make_output(xsa_forward(y.value(), v.value()), needs);
+    Var out = make_output(device_xsa_forward(y.value(), v.value()), needs);
     if (needs) {
         tape->record([y, v, out]() {
             if (!out.has_grad()) return;
             ProfileScope backward_scope("xsa backward");
-            XsaGrads grads = xsa_backward(y.value(), v.value(), out.grad());
+            XsaGrads grads = device_xsa_backward(y.value(), v.value(), out.grad());
             if (y.requires_grad()) y.accumulate_grad(grads.dy);
             if (v.requires_grad()) v.accumulate_grad(grads.dv);
         });
@@ -267,12 +268,12 @@ Var xsa(Tape* tape, const Var& y, const Var& v) {
 Var smear(Tape* tape, const Var& h, const Var& g) {
     ProfileScope scope("smear");
     const bool needs = autograd_needs_grad(tape, {&h, &g});
-    Var out = make_output(smear_forward(h.value(), g.value()), needs);
+    Var out = make_output(device_smear_forward(h.value(), g.value()), needs);
     if (needs) {
         tape->record([h, g, out]() {
             if (!out.has_grad()) return;
             ProfileScope backward_scope("smear backward");
-            SmearGrads grads = smear_backward(h.value(), g.value(), out.grad());
+            SmearGrads grads = device_smear_backward(h.value(), g.value(), out.grad());
             if (h.requires_grad()) h.accumulate_grad(grads.dh);
             if (g.requires_grad()) g.accumulate_grad(grads.dg);
         });
@@ -283,7 +284,7 @@ Var smear(Tape* tape, const Var& h, const Var& g) {
 Var fake_quantize(Tape* tape, const Var& w, const FakeQuantSpec& spec) {
     ProfileScope scope("fake_quantize");
     const bool needs = autograd_needs_grad(tape, {&w});
-    Var out = make_output(fake_quantize_rows(w.value(), spec), needs);
+    Var out = make_output(device_fake_quantize_rows(w.value(), spec), needs);
     if (needs) {
         tape->record([w, out]() {
             if (out.has_grad()) w.accumulate_grad(out.grad());  // straight through
@@ -294,6 +295,9 @@ Var fake_quantize(Tape* tape, const Var& w, const FakeQuantSpec& spec) {
 
 Var jacobian_proxy(Tape* tape, const Var& h_in, const Var& h_out, double lambda) {
     if (h_in.shape() != h_out.shape()) throw Error("jacobian_proxy: h_in and h_out differ in shape");
+    if (h_in.value().device() != Device::cpu) {
+        throw Error("jacobian_proxy: S2's Jacobian proxy loss runs on the CPU only (JACOBIAN_LAMBDA=0 to train on cuda)");
+    }
     const bool needs = autograd_needs_grad(tape, {&h_in, &h_out});
     const std::vector<double> in = h_in.value().to_doubles();
     const std::vector<double> out = h_out.value().to_doubles();
