@@ -393,6 +393,7 @@ Tensor Gpt::matrix_value(std::size_t matrix) const {
 }
 
 void Gpt::initialize(std::uint64_t seed) {
+    if (device_ != Device::cpu) throw Error("model: initialize on the CPU, then move the model with to_device");
     const GptConfig& c = config_;
     RandomStream random(seed);
     auto value = [&](std::size_t index) -> Tensor { return parameters_[index].var.value(); };  // storage handle
@@ -630,9 +631,11 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     const RopeSpec rope = rope_spec(seq);
 
     // Embedding (+ BigramHash), RMSNorm, SmearGate: x0.
-    Var x = ag::embedding(tape, param(tok_emb_), inputs);
+    const Tensor ids = device_ids(inputs, c.vocab_size, "input");
+    Var x = ag::embedding(tape, param(tok_emb_), ids);
     if (c.bigram_buckets > 0) {
-        const Tensor buckets = bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash);
+        const Tensor buckets =
+            device_ids(bigram_hash_ids(inputs, c.bigram_buckets, c.bigram_hash), c.bigram_buckets, "bigram bucket");
         Var bigram = project(tape, ag::embedding(tape, param(bigram_table_), buckets), bigram_proj_matrix_, false);
         if (c.bigram_scale_init > 0) bigram = scale_by(tape, bigram, param(bigram_scale_));
         x = ag::add(tape, x, bigram);
@@ -642,7 +645,7 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
     const Var x0 = x;
     Var value_embedding;
     if (c.ve_dim > 0) {
-        value_embedding = project(tape, ag::embedding(tape, param(ve_table_), inputs), ve_proj_matrix_, false);
+        value_embedding = project(tape, ag::embedding(tape, param(ve_table_), ids), ve_proj_matrix_, false);
         if (c.ve_shared_scale_init > 0) value_embedding = scale_by(tape, value_embedding, param(ve_shared_scale_));
     }
 
@@ -739,7 +742,8 @@ Var Gpt::token_losses(Tape* tape, const Tensor& inputs, const Tensor& targets, s
     const std::int64_t tokens = inputs.numel();
     Var x = ag::reshape(tape, forward_hidden(tape, inputs, passes, nullptr, nullptr), {tokens, config_.model_dim});
     const Var& head = config_.tie_embeddings ? param(tok_emb_) : param(lm_head_);
-    return ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), targets.reshape({tokens}), config_.logit_softcap);
+    const Tensor target_ids = device_ids(targets, config_.vocab_size, "target").reshape({tokens});
+    return ag::softcap_cross_entropy(tape, ag::linear(tape, x, head), target_ids, config_.logit_softcap);
 }
 
 Var Gpt::loss(Tape* tape, const Tensor& inputs, const Tensor& targets, std::int64_t passes) const {
@@ -761,6 +765,31 @@ Var Gpt::loss(Tape* tape, const Tensor& inputs, const Tensor& targets, std::int6
 
 void Gpt::zero_grad() {
     for (Parameter& parameter : parameters_) parameter.var.zero_grad();
+}
+
+void Gpt::to_device(Device device) {
+    if (device == device_) return;
+    if (device != Device::cpu && (config_.jacobian_lambda > 0 && !config_.recurrent_core.empty())) {
+        throw Error("model: S2's Jacobian proxy loss runs on the CPU only (set JACOBIAN_LAMBDA=0 to train on cuda)");
+    }
+    for (Parameter& parameter : parameters_) {
+        parameter.var.zero_grad();
+        parameter.var.value() = parameter.var.value().to_device(device);
+    }
+    device_ = device;
+}
+
+Tensor Gpt::device_ids(const Tensor& ids, std::int64_t limit, const char* what) const {
+    if (device_ == Device::cpu) return ids;
+    tensor_check_device(ids, Device::cpu, "model", what);
+    const std::int64_t* values = ids.data<std::int64_t>();
+    for (std::int64_t i = 0; i < ids.numel(); ++i) {
+        if (values[i] < 0 || values[i] >= limit) {
+            throw Error(std::string("model: ") + what + " id " + std::to_string(values[i]) + " outside [0, " +
+                        std::to_string(limit) + ")");
+        }
+    }
+    return ids.to_device(device_);
 }
 
 }  // namespace pgolf

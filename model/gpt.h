@@ -167,6 +167,13 @@ public:
 
     void zero_grad();
 
+    // Moves every parameter to device (values copied; gradients dropped). Build optimizers, averages and QAT after
+    // the move: they hold handles on the parameters' storage. On cuda the forward pass takes the same host (B, T)
+    // i64 inputs and targets, uploads them (and the BigramHash ids, computed on the host) and runs every op on the
+    // GPU; token losses come back as cuda tensors.
+    void to_device(Device device);
+    Device device() const { return device_; }
+
 private:
     // A weight matrix as the forward pass uses it: a whole parameter, or one slice of a bank. Named with the
     // unbanked reference name (blocks.3.attn.c_q.weight) either way; QAT targets use these names.
@@ -188,6 +195,9 @@ private:
     // x · Wᵀ for a weight matrix, reporting x to the observer when one is set.
     Var project(Tape* tape, const Var& x, std::size_t matrix, bool repeat) const;
     Var forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, Var* core_in, Var* core_out) const;
+    // Host (B, T) i64 ids checked against the vocabulary (the CUDA gather cannot check them without a sync) and
+    // placed on the model's device.
+    Tensor device_ids(const Tensor& ids, std::int64_t limit, const char* what) const;
 
     GptConfig config_;
     std::vector<Parameter> parameters_;
@@ -209,6 +219,7 @@ private:
     std::vector<bool> fake_quant_;  // per matrix
     std::vector<FakeQuantSpec> fake_quant_specs_;
     MatrixInputObserver observer_;
+    Device device_ = Device::cpu;
 };
 
 }  // namespace pgolf
