@@ -9,6 +9,7 @@
 
 #include "cli/preset_options.h"
 #include "cli/run_options.h"
+#include "core/device.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
@@ -130,6 +131,7 @@ struct EvalArguments {
         result.stride = stride;
         result.reference_end_quirk = reference_end_quirk;
         result.max_tokens = max_tokens;
+        result.device = device_parse(device);
         return result;
     }
 };
@@ -164,7 +166,7 @@ Config export_eval_config(const EvalArguments& args, const ArtifactFile& file) {
 void export_print_line(const std::string& line) { std::cout << line << std::endl; }
 
 void export_run_eval(const EvalArguments& args) {
-    run_check_engine_device(args.device);
+    run_require_device(args.device);
     const ArtifactFile file = artifact_read(args.artifact);
     const Config config = export_eval_config(args, file);
     const std::string data = args.data.empty() ? config.get_string("DATA_PATH") : args.data;

@@ -144,8 +144,9 @@ struct TrainArguments {
 };
 
 TrainResult model_run_training(Config config, const std::string& data, const std::string& tokenizer,
-                               const std::string& out, bool validate, bool print_log) {
+                               const std::string& out, bool validate, bool print_log, Device device = Device::cpu) {
     TrainOptions options;
+    options.device = device;
     options.tokenizer_path = tokenizer.empty() ? config.get_string("TOKENIZER_PATH") : tokenizer;
     options.data_directory = data.empty() ? config.get_string("DATA_PATH") : data;
     options.config = std::move(config);
@@ -165,10 +166,10 @@ TrainResult model_run_training(Config config, const std::string& data, const std
 }
 
 void model_run_train(const TrainArguments& args) {
-    run_check_engine_device(args.device);
+    const Device device = run_require_device(args.device);
     Config config = args.preset.load();
     if (args.seed >= 0) config.set("SEED", args.seed);
-    model_run_training(config, args.data, args.tokenizer, args.out, true, true);
+    model_run_training(config, args.data, args.tokenizer, args.out, true, true, device);
 }
 
 struct BenchArguments {

@@ -56,9 +56,15 @@ void run_check_engine_device(const std::string& device) {
     device_require(parsed);
     if (parsed == Device::cuda) {
         throw Error(
-            "--device cuda: training and evaluation do not run on CUDA yet (the CUDA ops do: pgolf bench kernels "
-            "--device cuda, scripts/test_gpu.sh); use --device cpu");
+            "--device cuda: the supervised pipeline (run, reproduce) runs on the CPU only so far; train and eval take "
+            "--device cuda directly");
     }
+}
+
+Device run_require_device(const std::string& device) {
+    const Device parsed = device_parse(device);
+    device_require(parsed);
+    return parsed;
 }
 
 std::vector<std::int64_t> run_parse_seeds(const std::string& text) {

@@ -9,6 +9,7 @@
 
 #include "audit/supervisor.h"
 #include "cli/preset_options.h"
+#include "core/tensor.h"
 
 namespace pgolf {
 
@@ -32,10 +33,11 @@ void run_add_options(CLI::App* command, RunArguments& args);
 
 // --device cpu|cuda of the commands that train or evaluate (default cpu).
 void run_add_device_option(CLI::App* command, std::string& device);
-// Refuses a device that cannot run the engine, with one line: an unknown name, a device this build or machine does
-// not have (device_require), or cuda, whose ops exist (pgolf bench kernels, scripts/test_gpu.sh) while training and
-// evaluation on it are not built yet.
+// The supervised pipeline's check (run, reproduce): refuses, with one line, an unknown name, a device this build or
+// machine does not have (device_require), or cuda, which `pgolf run` does not pass to its stages yet.
 void run_check_engine_device(const std::string& device);
+// train and eval: the parsed device, or one line for an unknown name or a device this build or machine lacks.
+Device run_require_device(const std::string& device);
 
 // "1337,42,2024" -> {1337, 42, 2024}; anything but a comma-separated list of non-negative integers is a one-line
 // error naming the bad item (--seeds of reproduce and rerun).

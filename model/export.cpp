@@ -589,6 +589,7 @@ ArtifactEvaluation export_evaluate_artifact(const std::string& artifact_path, co
     const Stopwatch stopwatch;
     const ArtifactFile file = artifact_read(artifact_path);
     Gpt model = export_load_artifact_model(file, config);
+    model.to_device(options.device);
     const double deserialize_ms = stopwatch.elapsed_ms();
     if (log) {
         log(text_format("artifact: %s scheme:%s codec:%s bytes:%lld tensors:%zu deserialize_time:%.0fms",

@@ -109,6 +109,7 @@ struct ArtifactEvalOptions {
     GateMode gate = GateMode::enforce;
     bool reference_end_quirk = false;  // sliding: the reference's end-of-stream double counting (observe only)
     std::int64_t max_tokens = 0;       // > 0: only the first tokens of the stream (probes, quick looks)
+    Device device = Device::cpu;       // where the model scores (and adapts, for TTT)
 };
 
 struct ArtifactEvaluation {

@@ -1,4 +1,4 @@
-// The reference training loop, step for step, on the CPU engine.
+// The reference training loop, step for step, on the CPU engine or one GPU.
 #include "model/trainer.h"
 
 #include <cmath>
@@ -8,6 +8,8 @@
 #include <memory>
 
 #include "core/clock.h"
+#include "core/device.h"
+#include "core/device_ops.h"
 #include "core/error.h"
 #include "core/events.h"
 #include "core/profile.h"
@@ -23,9 +25,18 @@
 #include "model/optim.h"
 #include "model/schedule.h"
 
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/gemm.h"
+#endif
+
 namespace pgolf {
 
 namespace {
+
+// MFU's denominator: the dense bf16 tensor-core peak of one H100/H200 SXM (989 TFLOP/s, PERFORMANCE.md). The numerator
+// is Gpt::training_flops_per_token (6 × matmul parameters run per token, re-runs counted, + 6·layers·T·D for causal
+// attention) × tokens/s.
+constexpr double kGpuBf16PeakFlopsPerSecond = 989e12;
 
 // The reference's optimizer split: token embedding and untied head on Adam, block matrices on Muon, vectors and
 // control tensors (resid_mix, scales, q_gain, skip weights) on Adam with SCALAR_LR.
@@ -195,8 +206,15 @@ TrainResult trainer_run(const TrainOptions& options) {
         " train_shards:" + std::to_string(train_files.size()));
     log("val_loader:shards pattern=" + validation.pattern + " tokens:" + std::to_string(validation.tokens.size() - 1));
 
+    device_require(options.device);
+#ifdef PGOLF_WITH_CUDA
+    // The reference trains under bf16 autocast: GEMMs with bf16 products and fp32 accumulation.
+    const CudaMatmulPrecisionGuard precision(options.device == Device::cuda ? CudaMatmulPrecision::bf16
+                                                                            : cuda_matmul_precision());
+#endif
     Gpt model(model_config);  // mutable: QAT switches the forward pass during training
     model.initialize(seed);
+    model.to_device(options.device);  // before the optimizers and averages, which hold handles on the weights
     std::unique_ptr<OptimizerSet> optimizers = trainer_make_optimizers(model, config);
     const double flops_per_token = model.training_flops_per_token(seq_len, model.config().eval_passes);
     log("model_params:" + std::to_string(model.parameter_count()));
@@ -211,13 +229,16 @@ TrainResult trainer_run(const TrainOptions& options) {
         static_cast<long long>(batch_tokens), static_cast<long long>(seq_len), static_cast<long long>(iterations),
         static_cast<long long>(warmup_steps), max_wallclock_ms / 1000.0));
     log("seed:" + std::to_string(seed));
+    if (options.device != Device::cpu) log("device:" + device_name(options.device));
 
     const double grad_scale = 1.0 / static_cast<double>(grad_accum);
     Tape tape;
-    // One optimizer step's worth of micro-batches; returns the mean training loss.
+    // One optimizer step's worth of micro-batches; returns the mean training loss. The losses are summed where they
+    // are computed and read once per step (on cuda, one synchronisation per step).
     auto train_step = [&](DistributedTokenLoader& loader, std::int64_t passes) {
         model.zero_grad();
         double train_loss = 0.0;
+        Tensor device_loss_sum;  // cuda: summed on the device
         for (std::int64_t micro = 0; micro < grad_accum; ++micro) {
             const TokenBatch batch = [&] {
                 ProfileScope scope("data");
@@ -226,10 +247,16 @@ TrainResult trainer_run(const TrainOptions& options) {
             const Tensor inputs = Tensor::from_ids(batch.inputs, {batch.rows, batch.seq_len});
             const Tensor targets = Tensor::from_ids(batch.targets, {batch.rows, batch.seq_len});
             const Var loss = model.loss(&tape, inputs, targets, passes);
-            train_loss += loss.value().item(0);
+            if (loss.value().device() == Device::cpu) {
+                train_loss += loss.value().item(0);
+            } else {
+                device_loss_sum = device_loss_sum.defined() ? device_add(device_loss_sum, loss.value())
+                                                            : loss.value().clone();
+            }
             tape.backward(loss, grad_scale);
         }
         optimizers->bind_gradients();
+        if (device_loss_sum.defined()) train_loss = device_loss_sum.to_device(Device::cpu).item(0);
         return train_loss / static_cast<double>(grad_accum);
     };
     auto apply_step = [&](double lr_scale, double muon_momentum, bool set_hyperparameters) {
@@ -375,6 +402,12 @@ TrainResult trainer_run(const TrainOptions& options) {
             log(text_format("step:%lld/%lld train_loss:%.4f train_time:%.0fms step_avg:%.2fms",
                             static_cast<long long>(step), static_cast<long long>(iterations), train_loss, approx_ms,
                             approx_ms / static_cast<double>(step)));
+            if (options.device == Device::cuda) {
+                const double tokens_per_second = static_cast<double>(step * batch_tokens) / (approx_ms / 1000.0);
+                log(text_format("throughput step:%lld tokens_per_s:%.0f mfu:%.4f", static_cast<long long>(step),
+                                tokens_per_second,
+                                tokens_per_second * flops_per_token / kGpuBf16PeakFlopsPerSecond));
+            }
         }
         if (stop_after_step < 0 && deadline.expired(approx_ms)) stop_after_step = step;
         if (stop_after_step < 0 && budget.expired(approx_ms)) {
@@ -398,6 +431,11 @@ TrainResult trainer_run(const TrainOptions& options) {
     }
     log(text_format("throughput: tokens_per_s:%.0f model_gflops_per_s:%.2f flops_per_token:%.0f",
                     result.tokens_per_second, result.model_gflops_per_second, flops_per_token));
+    if (options.device == Device::cuda) {
+        result.mfu = result.model_gflops_per_second * 1e9 / kGpuBf16PeakFlopsPerSecond;
+        log(text_format("train_throughput tokens_per_second:%.1f step_avg_ms:%.3f mfu:%.4f", result.tokens_per_second,
+                        step > 0 ? result.train_time_ms / static_cast<double>(step) : 0.0, result.mfu));
+    }
 
     // QAT ends with training; the exported weights are the average when the seed used one (EMA wins over SWA,
     // as in the reference where the EMA is loaded last).
@@ -420,6 +458,7 @@ TrainResult trainer_run(const TrainOptions& options) {
         result.final_val_bpb = val.val_bpb;
     }
 
+    model.to_device(Device::cpu);  // the checkpoint is written from host memory
     if (!options.output_directory.empty()) {
         std::vector<std::pair<std::string, Tensor>> tensors;
         for (const Parameter& parameter : model.parameters())

@@ -1,4 +1,4 @@
-// The training loop of the reference train_gpt.py on the CPU engine: warmup-then-restore, gradient accumulation over
+// The training loop of the reference train_gpt.py on the CPU engine or one GPU: warmup-then-restore, gradient accumulation over
 // micro-batches, Muon + Adam groups with the wallclock or iteration warmdown, periodic and final validation over the
 // whole val split, a Deadline on training time (validation excluded), log lines in the reference's shapes. Stages,
 // validation pauses and the loop's end go to the event sink (core/events.h) for a supervisor.
@@ -8,6 +8,7 @@
 #include <functional>
 #include <string>
 
+#include "core/tensor.h"
 #include "model/config.h"
 
 namespace pgolf {
@@ -28,6 +29,9 @@ struct TrainOptions {
     // > 0: a supervisor's training budget. The loop stops at the first step boundary where the training time
     // (validation excluded) reaches it, like MAX_WALLCLOCK_SECONDS but without changing the lr schedule.
     double budget_ms = 0.0;
+    // Where the step runs. cuda: the model, its gradients, the optimizers' state and the averages live on the GPU;
+    // GEMMs multiply f32 activations with bf16 products and fp32 accumulation (the reference's autocast precision).
+    Device device = Device::cpu;
 };
 
 struct TrainResult {
@@ -39,6 +43,7 @@ struct TrainResult {
     double final_val_bpb = 0.0;
     double tokens_per_second = 0.0;
     double model_gflops_per_second = 0.0;  // training FLOPs per token × tokens/s
+    double mfu = 0.0;                      // model FLOP/s over the GPU's dense bf16 peak (cuda only; 0 otherwise)
     std::int64_t parameters = 0;
 };
 

@@ -119,6 +119,10 @@ void ttt_subtract_scaled(Tensor value, const Tensor& direction, double lr) {
 // other tensor along its raw gradient; no momentum, no state.
 void ttt_muon_style_step(const std::vector<TttParam>& params, const std::vector<Tensor>& grads, double lr, int steps,
                          MuonPrecision precision) {
+    if (!params.empty() && params.front().var->value().device() != Device::cpu) {
+        throw Error("ttt: the Muon-style step (S4's dTTT) runs on the CPU only; use the sgd or adamw TTT optimizer on "
+                    "cuda");
+    }
     for (std::size_t k = 0; k < params.size(); ++k) {
         const Tensor& grad = grads[k];
         if (!grad.defined()) continue;
@@ -153,7 +157,7 @@ double ttt_train_epoch(Gpt& model, Tape& tape, const std::vector<std::int64_t>& 
         model.zero_grad();
         const Var loss =
             model.loss(&tape, Tensor::from_ids(inputs, {rows, seq_len}), Tensor::from_ids(targets, {rows, seq_len}));
-        loss_sum += loss.value().item(0);
+        loss_sum += loss.value().to_device(Device::cpu).item(0);
         tape.backward(loss);
         step();
         model.zero_grad();
@@ -191,7 +195,9 @@ std::string ttt_entropy_epochs_name(TttEntropyEpochs mode) {
 std::string ttt_digest_weights(const Gpt& model) {
     // Per-tensor digests chained by name and shape: no copy of the whole model is needed.
     std::string chain;
-    for (const auto& [name, tensor] : model.named_tensors()) {
+    for (const auto& [name, named] : model.named_tensors()) {
+        // Weights on cuda are digested from a host copy of their bytes (the same bytes, so the same digest).
+        const Tensor tensor = named.device() == Device::cpu ? named : named.to_device(Device::cpu);
         const auto* bytes = static_cast<const std::uint8_t*>(tensor.raw_data());
         chain += name + " " + shape_string(tensor.shape()) + " " +
                  digest_sha256_hex(std::span<const std::uint8_t>(bytes, tensor.nbytes())) + "\n";
