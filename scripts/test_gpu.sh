@@ -2,7 +2,8 @@
 # The GPU checks in one call, for a machine with an NVIDIA GPU (an H100/H200: sm_90a): builds with CUDA if the build
 # is missing or stale (when cmake and ninja are there; a build packed by scripts/pack_gpu.sh is used as it is), runs
 # every CUDA test (the op harness's CUDA cases against the
-# CPU reference, device tensors, the optimizer updates), then `pgolf bench kernels --device cuda`, and prints a short
+# CPU reference, cuDNN attention, device tensors, the optimizers and averages, the training step, the evaluations and
+# TTT against the CPU run, full-scale steps), then `pgolf bench kernels --device cuda`, and prints a short
 # table last. Without a GPU it says why and exits 2, having verified nothing.
 #   scripts/test_gpu.sh [OUT]   (OUT: where the logs and bench.json go; default $build/gpu-results)
 set -uo pipefail
@@ -14,6 +15,7 @@ mkdir -p "$out"
 # a packed build (scripts/pack_gpu.sh) brings the other libraries in its lib/.
 torch_libs=$(ls -d /opt/torch/.venv/lib/python3.12/site-packages/nvidia/*/lib 2>/dev/null | tr '\n' :)
 export LD_LIBRARY_PATH="$build/lib:/usr/local/cuda/lib64:${torch_libs}${LD_LIBRARY_PATH:-}"
+export PGOLF_TEST_SOURCE_DIR=$root  # the tests' data and presets, wherever the binaries were built
 
 if [ -f "$build/.gpu-pack" ]; then
   : # packed by scripts/pack_gpu.sh: the binaries are there and nothing is rebuilt
@@ -23,8 +25,10 @@ elif [ ! -x "$build/cli/pgolf" ]; then
   echo "test_gpu: no cmake/ninja here and no build at $build"; exit 1
 fi
 
-reason=$("$build/cli/pgolf" --version | sed -n 's/^cuda devices: none (\(.*\))$/\1/p')
-if ! "$build/cli/pgolf" --version | grep -q '^cuda backend: built'; then
+# The version text is read once into a variable: `pgolf --version | grep -q` could kill pgolf with SIGPIPE under pipefail.
+version=$("$build/cli/pgolf" --version)
+reason=$(sed -n 's/^cuda devices: none (\(.*\))$/\1/p' <<<"$version")
+if ! grep -q '^cuda backend: built' <<<"$version"; then
   echo "test_gpu: $build was built without CUDA (configure with PGOLF_CUDA=ON)"; exit 1
 fi
 if [ -n "$reason" ]; then
@@ -44,11 +48,12 @@ run_tests() {  # NAME BINARY FILTER
 }
 : >"$out/summary.txt"
 run_tests "ops cpu-vs-cuda" "$build/tests/core_tests" '*CudaOps*:CudaCoverage*'
-run_tests "other core cuda tests" "$build/tests/core_tests" '*Cuda*:DeviceTensor*:Device.*:-*CudaOps*:CudaCoverage*'
-run_tests "optimizer updates" "$build/tests/model_tests" '*Cuda*'
+run_tests "other core cuda tests" "$build/tests/core_tests" '*Cuda*:*Cudnn*:DeviceTensor*:Device.*:-*CudaOps*:CudaCoverage*'
+run_tests "optimizers, averages" "$build/tests/model_tests" '*Cuda*'
+run_tests "training step, eval, TTT" "$build/tests/trainer_tests" '*Cuda*'
 "$build/cli/pgolf" bench kernels --device cuda --acceptance --json "$out/bench.json" >"$out/bench.txt" 2>&1 || status=1
 
-echo "== $(date -u +%Y-%m-%d) $("$build/cli/pgolf" --version | grep '^cuda device 0' || true)"
+echo "== $(date -u +%Y-%m-%d) $(grep '^cuda device 0' <<<"$version" || true)"
 echo "== tests (logs in $out)"
 cat "$out/summary.txt"
 sed -n 's/^\[  FAILED  \] \([^ ]*\.[^ ]*\).*/FAILED \1/p' "$out"/*.log | sort -u | head -40
