@@ -10,6 +10,7 @@
 #include "audit/ledger.h"
 #include "core/build_info.h"
 #include "core/clock.h"
+#include "core/device.h"
 #include "core/digest.h"
 #include "core/engine_sources.h"
 #include "core/error.h"
@@ -357,6 +358,7 @@ RunSummary run_supervised(const RunOptions& options) {
              {"scale", options.scale},
              {"seed", config.get_int("SEED")},
              {"overrides", options.overrides},
+             {"device", device_name(options.device)},
              {"gate", gate_mode_name(options.gate)},
              {"budgets",
               {{"train_ms", 1000.0 * options.train_budget_s},
@@ -372,10 +374,11 @@ RunSummary run_supervised(const RunOptions& options) {
         supervisor.record("config", {{"config", config.values()}, {"digest", config.digest()}});
         supervisor.record("data", supervisor_data_record(options));
         supervisor.sync();
-        log(text_format("run: preset:%s scale:%s seed:%lld train_budget:%.1fs eval_budget:%.1fs cap:%lld gate:%s",
-                        options.preset.c_str(), options.scale.c_str(), static_cast<long long>(config.get_int("SEED")),
-                        options.train_budget_s, options.eval_budget_s, static_cast<long long>(options.cap_bytes),
-                        gate_mode_name(options.gate).c_str()));
+        log(text_format(
+            "run: preset:%s scale:%s seed:%lld train_budget:%.1fs eval_budget:%.1fs cap:%lld gate:%s device:%s",
+            options.preset.c_str(), options.scale.c_str(), static_cast<long long>(config.get_int("SEED")),
+            options.train_budget_s, options.eval_budget_s, static_cast<long long>(options.cap_bytes),
+            gate_mode_name(options.gate).c_str(), device_name(options.device).c_str()));
 
         TrainOptions train;
         train.config = config;
@@ -386,6 +389,7 @@ RunSummary run_supervised(const RunOptions& options) {
         train.log = log;
         train.progress = options.progress;
         train.budget_ms = 1000.0 * options.train_budget_s;
+        train.device = options.device;
         const TrainResult trained = trainer_run(train);
 
         const std::string checkpoint = options.output_directory + "/final_model.safetensors";
@@ -436,6 +440,7 @@ RunSummary run_supervised(const RunOptions& options) {
         supervisor.begin_eval_stage("deserialize");
         const ArtifactFile file = artifact_read(exported.artifact_path);
         Gpt model = export_load_artifact_model(file, config);
+        model.to_device(options.device);  // the upload is part of deserialization
         const double deserialize_ms = supervisor.end_eval_stage();
         const std::string label = export_artifact_label(file.artifact);
         const std::string mode_name = config.has("EVAL_MODE") ? config.get_string("EVAL_MODE") : "sliding";

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "model/config.h"
 #include "model/validation_gate.h"
 
@@ -30,6 +31,7 @@ struct RunOptions {
     std::string scheme;                           // empty: the config's EXPORT_SCHEME
     std::string codec;                            // empty: the config's EXPORT_CODEC
     std::vector<std::string> overrides;           // the --set assignments, recorded (already applied to config)
+    Device device = Device::cpu;                  // where training and the evaluation run (export stays on the CPU)
     std::function<void(const std::string&)> log;  // every log line (also written to train.log)
     std::function<void(std::int64_t, std::int64_t)> progress;  // training steps, terminal only
 };

@@ -10,8 +10,8 @@
 namespace pgolf {
 
 RunOptions RunArguments::options() const {
-    run_check_engine_device(device);
     RunOptions options;
+    options.device = run_require_device(device);
     options.config = preset.load();
     options.preset = preset.preset;
     options.scale = preset.scale;
@@ -49,16 +49,6 @@ void run_add_options(CLI::App* command, RunArguments& args) {
 
 void run_add_device_option(CLI::App* command, std::string& device) {
     command->add_option("--device", device, "cpu or cuda")->capture_default_str();
-}
-
-void run_check_engine_device(const std::string& device) {
-    const Device parsed = device_parse(device);
-    device_require(parsed);
-    if (parsed == Device::cuda) {
-        throw Error(
-            "--device cuda: the supervised pipeline (run, reproduce) runs on the CPU only so far; train and eval take "
-            "--device cuda directly");
-    }
 }
 
 Device run_require_device(const std::string& device) {

@@ -33,10 +33,7 @@ void run_add_options(CLI::App* command, RunArguments& args);
 
 // --device cpu|cuda of the commands that train or evaluate (default cpu).
 void run_add_device_option(CLI::App* command, std::string& device);
-// The supervised pipeline's check (run, reproduce): refuses, with one line, an unknown name, a device this build or
-// machine does not have (device_require), or cuda, which `pgolf run` does not pass to its stages yet.
-void run_check_engine_device(const std::string& device);
-// train and eval: the parsed device, or one line for an unknown name or a device this build or machine lacks.
+// The parsed device, or one line for an unknown name or a device this build or machine lacks (device_require).
 Device run_require_device(const std::string& device);
 
 // "1337,42,2024" -> {1337, 42, 2024}; anything but a comma-separated list of non-negative integers is a one-line
