@@ -1,8 +1,8 @@
 // Var storage and the tape's reverse replay.
 #include "core/autograd.h"
 
-#include "core/error.h"
 #include "core/device_ops.h"
+#include "core/error.h"
 
 namespace pgolf {
 
@@ -52,7 +52,8 @@ void Var::accumulate_grad_slice(std::int64_t index, const Tensor& g) const {
     }
     if (!node_->grad.defined()) node_->grad = Tensor::zeros(value.shape(), value.dtype(), value.device());
     Tensor slice = node_->grad.rows(index, index + 1);  // a view: adding into it updates grad
-    device_add_into(slice, g.dtype() == value.dtype() ? g.reshape(slice.shape()) : g.to(value.dtype()).reshape(slice.shape()));
+    device_add_into(slice,
+                    g.dtype() == value.dtype() ? g.reshape(slice.shape()) : g.to(value.dtype()).reshape(slice.shape()));
 }
 
 void Var::zero_grad() const {

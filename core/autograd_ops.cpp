@@ -36,7 +36,8 @@ Var linear(Tape* tape, const Var& x, const Var& w) {
             if (!y.has_grad()) return;
             const int products = (x.requires_grad() ? 1 : 0) + (w.requires_grad() ? 1 : 0);
             ProfileScope backward_scope("linear backward", flops * products);
-            LinearGrads grads = device_linear_backward(x.value(), w.value(), y.grad(), x.requires_grad(), w.requires_grad());
+            LinearGrads grads =
+                device_linear_backward(x.value(), w.value(), y.grad(), x.requires_grad(), w.requires_grad());
             if (x.requires_grad()) x.accumulate_grad(grads.dx);
             if (w.requires_grad()) w.accumulate_grad(grads.dw);
         });
@@ -296,7 +297,8 @@ Var fake_quantize(Tape* tape, const Var& w, const FakeQuantSpec& spec) {
 Var jacobian_proxy(Tape* tape, const Var& h_in, const Var& h_out, double lambda) {
     if (h_in.shape() != h_out.shape()) throw Error("jacobian_proxy: h_in and h_out differ in shape");
     if (h_in.value().device() != Device::cpu) {
-        throw Error("jacobian_proxy: S2's Jacobian proxy loss runs on the CPU only (JACOBIAN_LAMBDA=0 to train on cuda)");
+        throw Error(
+            "jacobian_proxy: S2's Jacobian proxy loss runs on the CPU only (JACOBIAN_LAMBDA=0 to train on cuda)");
     }
     const bool needs = autograd_needs_grad(tape, {&h_in, &h_out});
     const std::vector<double> in = h_in.value().to_doubles();

@@ -77,7 +77,7 @@ struct ExportResult {
     std::int64_t total_bytes = 0;      // model_bytes + code_bytes
     std::int64_t margin_bytes = 0;     // artifact_cap_bytes − total_bytes (negative: over the cap)
     std::vector<ExportPart> parts;
-    std::int64_t pruned = 0;  // ±1 entries set to zero
+    std::int64_t pruned = 0;                // ±1 entries set to zero
     std::vector<GateViolation> violations;  // observe mode: what the gate recorded (pre-quant TTT)
     bool evaluated = false;
     double prequant_val_loss = 0.0, prequant_val_bpb = 0.0;

@@ -250,8 +250,8 @@ TrainResult trainer_run(const TrainOptions& options) {
             if (loss.value().device() == Device::cpu) {
                 train_loss += loss.value().item(0);
             } else {
-                device_loss_sum = device_loss_sum.defined() ? device_add(device_loss_sum, loss.value())
-                                                            : loss.value().clone();
+                device_loss_sum =
+                    device_loss_sum.defined() ? device_add(device_loss_sum, loss.value()) : loss.value().clone();
             }
             tape.backward(loss, grad_scale);
         }
@@ -405,8 +405,7 @@ TrainResult trainer_run(const TrainOptions& options) {
             if (options.device == Device::cuda) {
                 const double tokens_per_second = static_cast<double>(step * batch_tokens) / (approx_ms / 1000.0);
                 log(text_format("throughput step:%lld tokens_per_s:%.0f mfu:%.4f", static_cast<long long>(step),
-                                tokens_per_second,
-                                tokens_per_second * flops_per_token / kGpuBf16PeakFlopsPerSecond));
+                                tokens_per_second, tokens_per_second * flops_per_token / kGpuBf16PeakFlopsPerSecond));
             }
         }
         if (stop_after_step < 0 && deadline.expired(approx_ms)) stop_after_step = step;

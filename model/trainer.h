@@ -1,7 +1,7 @@
-// The training loop of the reference train_gpt.py on the CPU engine or one GPU: warmup-then-restore, gradient accumulation over
-// micro-batches, Muon + Adam groups with the wallclock or iteration warmdown, periodic and final validation over the
-// whole val split, a Deadline on training time (validation excluded), log lines in the reference's shapes. Stages,
-// validation pauses and the loop's end go to the event sink (core/events.h) for a supervisor.
+// The training loop of the reference train_gpt.py on the CPU engine or one GPU: warmup-then-restore, gradient
+// accumulation over micro-batches, Muon + Adam groups with the wallclock or iteration warmdown, periodic and final
+// validation over the whole val split, a Deadline on training time (validation excluded), log lines in the reference's
+// shapes. Stages, validation pauses and the loop's end go to the event sink (core/events.h) for a supervisor.
 #pragma once
 
 #include <cstdint>
@@ -36,9 +36,9 @@ struct TrainOptions {
 
 struct TrainResult {
     std::int64_t steps = 0;
-    bool stopped_early = false;  // the Deadline (MAX_WALLCLOCK_SECONDS) ended training before ITERATIONS
+    bool stopped_early = false;      // the Deadline (MAX_WALLCLOCK_SECONDS) ended training before ITERATIONS
     bool stopped_by_budget = false;  // TrainOptions::budget_ms ended it
-    double train_time_ms = 0.0;  // validation excluded, as in the reference
+    double train_time_ms = 0.0;      // validation excluded, as in the reference
     double final_val_loss = 0.0;
     double final_val_bpb = 0.0;
     double tokens_per_second = 0.0;

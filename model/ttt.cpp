@@ -120,8 +120,9 @@ void ttt_subtract_scaled(Tensor value, const Tensor& direction, double lr) {
 void ttt_muon_style_step(const std::vector<TttParam>& params, const std::vector<Tensor>& grads, double lr, int steps,
                          MuonPrecision precision) {
     if (!params.empty() && params.front().var->value().device() != Device::cpu) {
-        throw Error("ttt: the Muon-style step (S4's dTTT) runs on the CPU only; use the sgd or adamw TTT optimizer on "
-                    "cuda");
+        throw Error(
+            "ttt: the Muon-style step (S4's dTTT) runs on the CPU only; use the sgd or adamw TTT optimizer on "
+            "cuda");
     }
     for (std::size_t k = 0; k < params.size(); ++k) {
         const Tensor& grad = grads[k];

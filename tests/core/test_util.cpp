@@ -19,7 +19,8 @@
 namespace pgolf::test {
 
 std::string test_source_path(const std::string& relative) {
-    // PGOLF_TEST_SOURCE_DIR: the checkout when the test binaries run elsewhere than they were built (a packed GPU build).
+    // PGOLF_TEST_SOURCE_DIR: the checkout when the test binaries run elsewhere than they were built (a packed GPU
+    // build).
     const char* directory = std::getenv("PGOLF_TEST_SOURCE_DIR");
     if (directory != nullptr && *directory != '\0') return std::string(directory) + "/" + relative;
     return std::string(PGOLF_SOURCE_DIR) + "/" + relative;

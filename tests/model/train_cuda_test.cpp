@@ -30,10 +30,10 @@
 namespace pgolf {
 namespace {
 
-#define PGOLF_SKIP_WITHOUT_GPU()                                                         \
-    do {                                                                                 \
-        const std::string reason = device_unavailable_reason(Device::cuda);              \
-        if (!reason.empty()) GTEST_SKIP() << "no GPU to train on: " << reason;           \
+#define PGOLF_SKIP_WITHOUT_GPU()                                               \
+    do {                                                                       \
+        const std::string reason = device_unavailable_reason(Device::cuda);    \
+        if (!reason.empty()) GTEST_SKIP() << "no GPU to train on: " << reason; \
     } while (false)
 
 // bf16 products (autocast precision) and cuDNN's bf16 attention against the fp32 CPU: per-token losses agree to a few
