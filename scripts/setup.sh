@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian package pgolf needs to build and test, by name. Idempotent: silent and fast when all are present.
+# --torch adds python3-torch (Debian's CPU PyTorch) for the slow parity tests against bench/torch_reference.py.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   libgtest-dev                                        # tests
   python3 python3-sentencepiece                       # independent reference values in tests/tools
 )
+[[ "${1:-}" == "--torch" ]] && packages+=(python3-torch python3-numpy)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -5,7 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${PGOLF_BUILD_DIR:-$root/build}
-"$root/scripts/setup.sh"
+# The slow tests also compare pgolf with the PyTorch peer (bench/torch_reference.py), which needs python3-torch.
+if [[ "${1:-}" == "--slow" ]]; then "$root/scripts/setup.sh" --torch; else "$root/scripts/setup.sh"; fi
 "$root/scripts/build.sh"
 labels=(-LE slow)
 case "${1:-}" in
