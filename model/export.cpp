@@ -29,6 +29,10 @@
 #include "model/random.h"
 #include "model/ttt.h"
 
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/gemm.h"
+#endif
+
 namespace pgolf {
 
 namespace {
@@ -478,6 +482,11 @@ ArtifactEvaluation export_evaluate_model(Gpt& model, const Config& config, const
                                          const std::string& tokenizer_path, const ArtifactEvalOptions& options,
                                          const std::string& label, const std::vector<std::uint16_t>& tokens,
                                          const std::function<void(const std::string&)>& log) {
+#ifdef PGOLF_WITH_CUDA
+    // On the GPU, scoring (and TTT) multiply with bf16 products as the reference's autocast evaluation does.
+    const CudaMatmulPrecisionGuard precision(model.device() == Device::cuda ? CudaMatmulPrecision::bf16
+                                                                            : cuda_matmul_precision());
+#endif
     const std::int64_t seq_len = config.get_int("TRAIN_SEQ_LEN");
     const TokenizerByteTables tables =
         Tokenizer::load(tokenizer_path).byte_tables(static_cast<int>(model.config().vocab_size));
