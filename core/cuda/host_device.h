@@ -50,6 +50,39 @@ PGOLF_HOST_DEVICE float hd_div(float a, float b) {
 #endif
 }
 
+// The same in double (the reductions that sum in double: SmearGate's dg, Muon's norms).
+PGOLF_HOST_DEVICE double hd_add(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __dadd_rn(a, b);
+#else
+    return a + b;
+#endif
+}
+
+PGOLF_HOST_DEVICE double hd_sub(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __dsub_rn(a, b);
+#else
+    return a - b;
+#endif
+}
+
+PGOLF_HOST_DEVICE double hd_mul(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __dmul_rn(a, b);
+#else
+    return a * b;
+#endif
+}
+
+PGOLF_HOST_DEVICE double hd_div(double a, double b) {
+#if defined(__CUDA_ARCH__)
+    return __ddiv_rn(a, b);
+#else
+    return a / b;
+#endif
+}
+
 PGOLF_HOST_DEVICE float hd_sqrt(float a) {
 #if defined(__CUDA_ARCH__)
     return __fsqrt_rn(a);

@@ -82,20 +82,10 @@ PGOLF_HOST_DEVICE float muon_momentum_element(float grad, float& buffer, const M
 // contract the multiply and add into a double FMA.
 PGOLF_HOST_DEVICE double muon_add_square(double sum, float x) {
     const auto value = static_cast<double>(x);
-#if defined(__CUDA_ARCH__)
-    return __dadd_rn(sum, __dmul_rn(value, value));
-#else
-    return sum + value * value;
-#endif
+    return hd_add(sum, hd_mul(value, value));
 }
 
-PGOLF_HOST_DEVICE double muon_add_partials(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
+PGOLF_HOST_DEVICE double muon_add_partials(double a, double b) { return hd_add(a, b); }
 
 // X.norm() + eps: the norm is a tensor of X's dtype, and so is the sum, hence the two roundings in bf16 mode.
 PGOLF_HOST_DEVICE float muon_norm_denominator(double sum_squares, bool bf16) {

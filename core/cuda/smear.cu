@@ -134,7 +134,7 @@ __global__ void smear_gate_gradient_kernel(const T* __restrict__ g, const double
     const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
     for (std::int64_t d = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; d < dim; d += step) {
         double total = 0.0;
-        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) total = smear_double_add(total, partial[chunk * dim + d]);
+        for (std::int64_t chunk = 0; chunk < chunks; ++chunk) total = hd_add(total, partial[chunk * dim + d]);
         cuda_store(dg, d, smear_gate_gradient(cuda_load(g, d), total));
     }
 }

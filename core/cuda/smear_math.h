@@ -12,39 +12,6 @@ namespace pgolf {
 // sequentially in double, then the blocks in order, so the CUDA dg equals the CPU reference's.
 inline constexpr std::int64_t kSmearGateRowBlock = 256;
 
-// Correctly rounded double operations that nvcc will not fuse into an FMA (it would, by default, on the device).
-PGOLF_HOST_DEVICE double smear_double_add(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double smear_double_sub(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double smear_double_mul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double smear_double_div(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __ddiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-
 // σ(x) = 1/(1 + e^−x) in double. The device's exp is within 1 ulp in double, not always the host libm's value, so a
 // gate rounded to f32 can in rare cases differ by one f32 ulp from the CPU's.
 PGOLF_HOST_DEVICE double smear_sigmoid(double x) {
@@ -53,7 +20,7 @@ PGOLF_HOST_DEVICE double smear_sigmoid(double x) {
 #else
     const double power = std::exp(-x);
 #endif
-    return smear_double_div(1.0, smear_double_add(1.0, power));
+    return hd_div(1.0, hd_add(1.0, power));
 }
 
 // The gate of one channel, σ(g) in double rounded once to f32.
@@ -72,14 +39,13 @@ PGOLF_HOST_DEVICE float smear_input_gradient(float dout, float next_dout, float 
 // One row's term of the gate gradient's sum: sum + dout_t·(h_{t−1} − h_t) in double (h_{t−1} = 0 at a start).
 PGOLF_HOST_DEVICE double smear_gate_gradient_step(double sum, float dout, float previous, float h, bool first) {
     const double before = first ? 0.0 : static_cast<double>(previous);
-    return smear_double_add(
-        sum, smear_double_mul(static_cast<double>(dout), smear_double_sub(before, static_cast<double>(h))));
+    return hd_add(sum, hd_mul(static_cast<double>(dout), hd_sub(before, static_cast<double>(h))));
 }
 
 // dg = σ(1 − σ)·Σ with σ in double, rounded once to f32.
 PGOLF_HOST_DEVICE float smear_gate_gradient(float g, double total) {
     const double sigma = smear_sigmoid(static_cast<double>(g));
-    return static_cast<float>(smear_double_mul(smear_double_mul(sigma, smear_double_sub(1.0, sigma)), total));
+    return static_cast<float>(hd_mul(hd_mul(sigma, hd_sub(1.0, sigma)), total));
 }
 
 }  // namespace pgolf

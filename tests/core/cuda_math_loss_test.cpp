@@ -18,23 +18,13 @@
 #include "core/ops/loss.h"
 #include "core/ops/norm.h"
 #include "tests/core/op_harness.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
 
-std::uint32_t float_bits(float value) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
-
-std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed) {
-    std::mt19937_64 generator(seed);
-    std::uniform_real_distribution<double> uniform(low, high);
-    std::vector<float> values(count);
-    for (float& value : values) value = static_cast<float>(uniform(generator));
-    return values;
-}
+using test::float_bits;
+using test::random_floats;
 
 // --- cross-entropy -----------------------------------------------------------------------------------------------
 

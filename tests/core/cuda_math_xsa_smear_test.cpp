@@ -16,23 +16,13 @@
 #include "core/ops/smear.h"
 #include "core/ops/xsa.h"
 #include "core/tensor.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
 
-std::uint32_t float_bits(float value) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
-
-std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed) {
-    std::mt19937_64 generator(seed);
-    std::uniform_real_distribution<double> uniform(low, high);
-    std::vector<float> values(count);
-    for (float& value : values) value = static_cast<float>(uniform(generator));
-    return values;
-}
+using test::float_bits;
+using test::random_floats;
 
 std::vector<float> bf16_rounded(std::vector<float> values) {
     for (float& value : values) value = bf16_round(value);
@@ -404,7 +394,7 @@ SmearReplayGrads replay_smear_backward(const SmearDims& dims, const std::vector<
     for (std::int64_t channel = 0; channel < dims.dim; ++channel) {
         double total = 0.0;
         for (std::int64_t chunk = 0; chunk < chunks; ++chunk) {
-            total = smear_double_add(total, partial[static_cast<std::size_t>(chunk * dims.dim + channel)]);
+            total = hd_add(total, partial[static_cast<std::size_t>(chunk * dims.dim + channel)]);
         }
         grads.dg[static_cast<std::size_t>(channel)] =
             stored(smear_gate_gradient(g[static_cast<std::size_t>(channel)], total), bf16);

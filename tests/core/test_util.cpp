@@ -11,6 +11,7 @@
 #include <iterator>
 #include <limits>
 #include <map>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 
@@ -125,6 +126,20 @@ std::vector<int> test_int8_values(const Tensor& t) {
 std::vector<int> test_f16_bits(const Tensor& t) {
     const std::uint16_t* data = t.data<std::uint16_t>();
     return std::vector<int>(data, data + t.numel());
+}
+
+std::uint32_t float_bits(float value) {
+    std::uint32_t bits;
+    std::memcpy(&bits, &value, sizeof bits);
+    return bits;
+}
+
+std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed) {
+    std::mt19937_64 generator(seed);
+    std::uniform_real_distribution<double> uniform(low, high);
+    std::vector<float> values(count);
+    for (float& value : values) value = static_cast<float>(uniform(generator));
+    return values;
 }
 
 }  // namespace pgolf::test

@@ -57,6 +57,10 @@ std::vector<int> test_f16_bits(const Tensor& t);
 std::vector<float> test_json_floats(const nlohmann::json& values);
 
 void test_write_file(const std::string& path, const std::vector<std::uint8_t>& bytes);
+// The bit pattern of a float (bitwise comparisons that tell -0 from +0 and NaN payloads apart).
+std::uint32_t float_bits(float value);
+// count floats uniform in [low, high) from a seeded stream (the CUDA math replays' inputs).
+std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed);
 std::vector<std::uint8_t> test_read_file(const std::string& path);
 
 }  // namespace pgolf::test

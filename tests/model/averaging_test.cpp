@@ -15,6 +15,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "model/schedule.h"
+#include "tests/core/test_util.h"
 
 namespace pgolf {
 namespace {
@@ -262,19 +263,8 @@ TEST(AveragingErrors, OneLineMessages) {
 
 // ------------------------------------------------------------------------------------ arithmetic shared with CUDA
 
-std::uint32_t float_bits(float value) {
-    std::uint32_t bits;
-    std::memcpy(&bits, &value, sizeof bits);
-    return bits;
-}
-
-std::vector<float> random_floats(std::size_t count, double low, double high, std::uint64_t seed) {
-    std::mt19937_64 generator(seed);
-    std::uniform_real_distribution<double> uniform(low, high);
-    std::vector<float> values(count);
-    for (float& value : values) value = static_cast<float>(uniform(generator));
-    return values;
-}
+using test::float_bits;
+using test::random_floats;
 
 TEST(AveragingMath, EmaStepIsTheUnfusedRecursion) {
     // The kernels' step against the reference recursion written out (separate roundings), 4 decays x 10000 values.
