@@ -233,20 +233,6 @@ void optim_newton_schulz_in_place(std::vector<float>& x, std::int64_t rows, std:
 // kernels of core/cuda (whose element math the tests replay against these CPU loops).
 #ifdef PGOLF_WITH_CUDA
 
-MuonUpdateOptions optim_muon_update_options(const MuonOptions& options) {
-    MuonUpdateOptions update;
-    update.lr = options.lr;
-    update.momentum = options.momentum;
-    update.backend_steps = options.backend_steps;
-    update.nesterov = options.nesterov;
-    update.weight_decay = options.weight_decay;
-    update.decay_order = options.decay_order == WeightDecayOrder::before_update ? CudaMuonDecayOrder::before_update
-                                                                                : CudaMuonDecayOrder::after_update;
-    update.precision = options.precision == MuonPrecision::bf16 ? CudaMuonPrecision::bf16 : CudaMuonPrecision::f32;
-    update.bf16_state = options.bf16_state;
-    return update;
-}
-
 // One Muon group: every parameter's momentum, then one batched Newton–Schulz per matrix shape over all matrices of
 // that shape (a 3-D bank adds its slices), then every update. Parameters do not interact, so this equals the CPU's
 // parameter-by-parameter loop while each GEMM covers the whole batch.
@@ -293,14 +279,12 @@ void optim_adam_step_cuda(OptimParam& param, AdamMoments& moments, const AdamOpt
         moments.step = 0;
     }
     moments.step += 1;
-    const AdamUpdateOptions update{options.lr,  options.beta1,        options.beta2,
-                                   options.eps, options.weight_decay, options.decoupled_weight_decay};
-    cuda_adam_update(param.value, param.grad, moments.exp_avg, moments.exp_avg_sq, moments.step, update);
+    cuda_adam_update(param.value, param.grad, moments.exp_avg, moments.exp_avg_sq, moments.step,
+                     optim_adam_update_options(options));
 }
 
 void optim_sgd_step_cuda(OptimParam& param, Tensor& buffer, const SgdOptions& options) {
-    const SgdUpdateOptions update{options.lr, options.momentum, options.dampening, options.weight_decay,
-                                  options.nesterov};
+    const SgdUpdateOptions update = optim_sgd_update_options(options);
     // The first momentum step sets the buffer without reading it (torch clones d_p).
     const bool first_step = options.momentum != 0.0 && !buffer.defined();
     if (first_step) buffer = Tensor::empty(param.value.shape(), DType::f32, Device::cuda);
@@ -672,6 +656,29 @@ void Sgd::step() {
 }
 
 // ------------------------------------------------------------------------------------------------------------ clip
+
+MuonUpdateOptions optim_muon_update_options(const MuonOptions& options) {
+    MuonUpdateOptions update;
+    update.lr = options.lr;
+    update.momentum = options.momentum;
+    update.backend_steps = options.backend_steps;
+    update.nesterov = options.nesterov;
+    update.weight_decay = options.weight_decay;
+    update.decay_order = options.decay_order == WeightDecayOrder::before_update ? CudaMuonDecayOrder::before_update
+                                                                                : CudaMuonDecayOrder::after_update;
+    update.precision = options.precision == MuonPrecision::bf16 ? CudaMuonPrecision::bf16 : CudaMuonPrecision::f32;
+    update.bf16_state = options.bf16_state;
+    return update;
+}
+
+AdamUpdateOptions optim_adam_update_options(const AdamOptions& options) {
+    return AdamUpdateOptions{options.lr,  options.beta1,        options.beta2,
+                             options.eps, options.weight_decay, options.decoupled_weight_decay};
+}
+
+SgdUpdateOptions optim_sgd_update_options(const SgdOptions& options) {
+    return SgdUpdateOptions{options.lr, options.momentum, options.dampening, options.weight_decay, options.nesterov};
+}
 
 double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm) {
     const Tensor* cuda_grad = nullptr;

@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/cuda/muon_math.h"
+#include "core/cuda/optim_math.h"
 #include "core/tensor.h"
 
 namespace pgolf {
@@ -225,5 +227,11 @@ public:
 // pre-clip total norm. Gradients must be f32 or f64 on the cpu, or f32 or bf16 all on cuda (cuda_clip_grad_norm, which
 // synchronises once to return the norm).
 double optim_clip_grad_norm(const std::vector<Tensor>& grads, double max_norm);
+
+// The options of the device updates (core/cuda/optim_math.h, muon_math.h: core cannot see these classes) for a group's
+// options: what the optimizers hand the kernels, and what the tests replay them with.
+AdamUpdateOptions optim_adam_update_options(const AdamOptions& options);
+SgdUpdateOptions optim_sgd_update_options(const SgdOptions& options);
+MuonUpdateOptions optim_muon_update_options(const MuonOptions& options);
 
 }  // namespace pgolf

@@ -21,6 +21,7 @@
 
 #include "core/ops/linear.h"
 #include "model/optim.h"
+#include "tests/model/muon_test_configs.h"
 
 namespace pgolf {
 namespace {
@@ -63,20 +64,6 @@ double max_magnitude(const std::vector<float>& values) {
 
 CudaMuonPrecision cuda_precision(MuonPrecision precision) {
     return precision == MuonPrecision::bf16 ? CudaMuonPrecision::bf16 : CudaMuonPrecision::f32;
-}
-
-MuonUpdateOptions update_options(const MuonOptions& options) {
-    MuonUpdateOptions update;
-    update.lr = options.lr;
-    update.momentum = options.momentum;
-    update.backend_steps = options.backend_steps;
-    update.nesterov = options.nesterov;
-    update.weight_decay = options.weight_decay;
-    update.decay_order = options.decay_order == WeightDecayOrder::before_update ? CudaMuonDecayOrder::before_update
-                                                                                : CudaMuonDecayOrder::after_update;
-    update.precision = cuda_precision(options.precision);
-    update.bf16_state = options.bf16_state;
-    return update;
 }
 
 // --- replay of the device algorithm ----------------------------------------------------------------------------
@@ -329,7 +316,7 @@ struct ReplayParam {
 // Newton–Schulz per shape, then every update. grads[i] empty: no gradient this step.
 void replay_muon_group_step(std::vector<ReplayParam>& params, const std::vector<std::vector<float>>& grads,
                             const MuonOptions& options) {
-    const MuonUpdateOptions update = update_options(options);
+    const MuonUpdateOptions update = optim_muon_update_options(options);
     const MuonMomentumConstants momentum = muon_momentum_constants(update);
     struct Slot {
         std::size_t index;
@@ -370,35 +357,10 @@ void replay_muon_group_step(std::vector<ReplayParam>& params, const std::vector<
     }
 }
 
-struct MuonConfig {
-    std::string name;
-    MuonOptions options;
-};
+using test::MuonConfig;
 
 std::vector<MuonConfig> muon_configs() {
-    std::vector<MuonConfig> configs;
-    for (const MuonPrecision precision : {MuonPrecision::bf16, MuonPrecision::f32}) {
-        for (const bool bf16_state : {false, true}) {
-            for (const bool nesterov : {true, false}) {
-                for (const WeightDecayOrder order : {WeightDecayOrder::before_update, WeightDecayOrder::after_update}) {
-                    MuonOptions options;
-                    options.lr = 0.02;
-                    options.momentum = 0.9;
-                    options.backend_steps = 5;
-                    options.nesterov = nesterov;
-                    options.weight_decay = 0.04;
-                    options.decay_order = order;
-                    options.precision = precision;
-                    options.bf16_state = bf16_state;
-                    const std::string name =
-                        std::string(precision == MuonPrecision::bf16 ? "bf16" : "f32") +
-                        (bf16_state ? " bf16_state" : "") + (nesterov ? " nesterov" : "") +
-                        (order == WeightDecayOrder::before_update ? " decay_before" : " decay_after");
-                    configs.push_back({name, options});
-                }
-            }
-        }
-    }
+    std::vector<MuonConfig> configs = test::muon_grid_configs();
     // No decay at all (the multiply is skipped, as on the CPU), and no iterations (no GEMM: bitwise for every shape).
     MuonOptions no_decay;
     no_decay.lr = 0.05;

@@ -23,6 +23,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "model/optim.h"
+#include "tests/model/muon_test_configs.h"
 
 namespace pgolf {
 namespace {
@@ -61,15 +62,6 @@ const Tensor& state_entry(const NamedTensors& state, const std::string& name) {
     static const Tensor missing;
     ADD_FAILURE() << "no state entry " << name;
     return missing;
-}
-
-AdamUpdateOptions adam_update_options(const AdamOptions& options) {
-    return AdamUpdateOptions{options.lr,  options.beta1,        options.beta2,
-                             options.eps, options.weight_decay, options.decoupled_weight_decay};
-}
-
-SgdUpdateOptions sgd_update_options(const SgdOptions& options) {
-    return SgdUpdateOptions{options.lr, options.momentum, options.dampening, options.weight_decay, options.nesterov};
 }
 
 struct AdamConfig {
@@ -124,7 +116,7 @@ TEST(OptimCudaMath, AdamElementUpdateReproducesAdamBitForBit) {
             std::memcpy(grad.data<float>(), g.data(), g.size() * sizeof(float));
             adam.set_lr(0, scheduled_lr(config.options.lr, step));
             adam.step();
-            AdamUpdateOptions options = adam_update_options(config.options);
+            AdamUpdateOptions options = optim_adam_update_options(config.options);
             options.lr = scheduled_lr(config.options.lr, step);
             const AdamStepConstants constants = adam_step_constants(options, step);
             for (std::size_t i = 0; i < w.size(); ++i)
@@ -153,7 +145,7 @@ TEST(OptimCudaMath, SgdElementUpdateReproducesSgdBitForBit) {
             std::memcpy(grad.data<float>(), g.data(), g.size() * sizeof(float));
             sgd.set_lr(0, scheduled_lr(config.options.lr, step));
             sgd.step();
-            SgdUpdateOptions options = sgd_update_options(config.options);
+            SgdUpdateOptions options = optim_sgd_update_options(config.options);
             options.lr = scheduled_lr(config.options.lr, step);
             const SgdStepConstants constants = sgd_step_constants(options);
             for (std::size_t i = 0; i < w.size(); ++i) sgd_update_element(w[i], g[i], buffer[i], step == 1, constants);
@@ -200,7 +192,7 @@ TEST_F(OptimCuda, AdamUpdateMatchesAdamBitForBit) {
                 device_grad.copy_from(grad);
                 adam.set_lr(0, scheduled_lr(config.options.lr, step));
                 adam.step();
-                AdamUpdateOptions options = adam_update_options(config.options);
+                AdamUpdateOptions options = optim_adam_update_options(config.options);
                 options.lr = scheduled_lr(config.options.lr, step);
                 cuda_adam_update(device_value, device_grad, device_exp_avg, device_exp_avg_sq, step, options);
                 const NamedTensors state = adam.state_tensors();
@@ -236,7 +228,7 @@ TEST_F(OptimCuda, SgdUpdateMatchesSgdBitForBit) {
                 device_grad.copy_from(grad);
                 sgd.set_lr(0, scheduled_lr(config.options.lr, step));
                 sgd.step();
-                SgdUpdateOptions options = sgd_update_options(config.options);
+                SgdUpdateOptions options = optim_sgd_update_options(config.options);
                 options.lr = scheduled_lr(config.options.lr, step);
                 cuda_sgd_update(device_value, device_grad, device_buffer, options, step == 1);
                 const std::string what =
@@ -382,34 +374,10 @@ TEST_F(OptimCuda, NewtonSchulzBatchedMatchesOptimNewtonSchulz) {
     }
 }
 
-struct CudaMuonConfig {
-    std::string name;
-    MuonOptions options;
-};
+using CudaMuonConfig = test::MuonConfig;
 
 std::vector<CudaMuonConfig> cuda_muon_configs() {
-    std::vector<CudaMuonConfig> configs;
-    for (const MuonPrecision precision : {MuonPrecision::bf16, MuonPrecision::f32}) {
-        for (const bool bf16_state : {false, true}) {
-            for (const bool nesterov : {true, false}) {
-                for (const WeightDecayOrder order : {WeightDecayOrder::before_update, WeightDecayOrder::after_update}) {
-                    MuonOptions options;
-                    options.lr = 0.02;
-                    options.momentum = 0.9;
-                    options.nesterov = nesterov;
-                    options.weight_decay = 0.04;
-                    options.decay_order = order;
-                    options.precision = precision;
-                    options.bf16_state = bf16_state;
-                    configs.push_back(
-                        {std::string(precision == MuonPrecision::bf16 ? "bf16" : "f32") +
-                             (bf16_state ? " bf16_state" : "") + (nesterov ? " nesterov" : "") +
-                             (order == WeightDecayOrder::before_update ? " decay_before" : " decay_after"),
-                         options});
-                }
-            }
-        }
-    }
+    std::vector<CudaMuonConfig> configs = test::muon_grid_configs();
     for (const MuonPrecision precision : {MuonPrecision::bf16, MuonPrecision::f32}) {
         MuonOptions options;
         options.backend_steps = 0;  // no GEMM: the whole step is bitwise
