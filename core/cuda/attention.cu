@@ -1,7 +1,11 @@
 // CUDA attention: the backend choice (cuDNN's fused SDPA or pgolf's own kernels) and pgolf's kernels themselves,
 // flash-style tiles of 32 rows in shared memory with an online softmax in fp32. Per-row math: attention_math.h.
+#include <array>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
+#include <iostream>
+#include <set>
 #include <string>
 #include <type_traits>
 
@@ -472,8 +476,34 @@ CudaAttentionBackend attention_choose_backend(CudaAttentionBackend backend, cons
     return backend;
 }
 
-Tensor attention_to_bf16(const Tensor& tensor) {
-    return tensor.dtype() == DType::bf16 ? tensor : cuda_convert(tensor, DType::bf16);
+// Shapes cuDNN accepted on paper but failed to run (no engine, a plan that did not finalize) in automatic mode: they
+// run on pgolf's kernels from then on, slower but correct, after one line on stderr naming the shape and cuDNN's
+// error. Asking for the cudnn backend explicitly still throws (the tests and benchmarks do, so a failure shows there).
+std::set<std::array<std::int64_t, 5>>& attention_cudnn_failures() {
+    thread_local std::set<std::array<std::int64_t, 5>> failures;
+    return failures;
+}
+
+std::array<std::int64_t, 5> attention_shape_key(const AttentionShape& shape) {
+    return {shape.batch, shape.heads, shape.kv_heads, shape.seq_len, shape.head_dim};
+}
+
+bool attention_cudnn_failed(const AttentionShape& shape) {
+    return attention_cudnn_failures().count(attention_shape_key(shape)) > 0;
+}
+
+void attention_record_cudnn_failure(const AttentionShape& shape, const std::string& reason) {
+    if (!attention_cudnn_failures().insert(attention_shape_key(shape)).second) return;
+    std::cerr << "pgolf: warning: cuDNN attention failed for (B " << shape.batch << ", H " << shape.heads << ", Hkv "
+              << shape.kv_heads << ", T " << shape.seq_len << ", Dh " << shape.head_dim
+              << "); pgolf's attention kernels run this shape instead: " << reason << std::endl;
+}
+
+// A tensor as cuDNN takes it: in dtype and 16-byte aligned (its descriptors promise that alignment and
+// cuda_cudnn_attention_* refuse anything less), so f32 inputs and views at an odd offset go as a converted copy.
+Tensor attention_for_cudnn(const Tensor& tensor, DType dtype) {
+    const bool aligned = reinterpret_cast<std::uintptr_t>(tensor.raw_data()) % 16 == 0;
+    return tensor.dtype() == dtype && aligned ? tensor : cuda_convert(tensor, dtype);
 }
 
 Tensor attention_to_dtype(const Tensor& tensor, DType dtype) {
@@ -581,13 +611,22 @@ AttentionResult cuda_attention_forward(const Tensor& q, const Tensor& k, const T
     const char* op = "cuda_attention_forward";
     const AttentionShape shape = attention_check_inputs(q, k, v, op);
     const float effective_scale = attention_effective_scale(scale, shape);
-    if (attention_choose_backend(backend, shape, causal, op) == CudaAttentionBackend::kernels) {
+    const bool automatic = backend == CudaAttentionBackend::automatic;
+    if (attention_choose_backend(backend, shape, causal, op) == CudaAttentionBackend::kernels ||
+        (automatic && attention_cudnn_failed(shape))) {
         return attention_kernels_forward(q, k, v, shape, effective_scale, causal, op);
     }
-    AttentionResult result = cuda_cudnn_attention_forward(attention_to_bf16(q), attention_to_bf16(k),
-                                                          attention_to_bf16(v), static_cast<double>(effective_scale));
-    result.y = attention_to_dtype(result.y, q.dtype());
-    return result;
+    try {
+        AttentionResult result =
+            cuda_cudnn_attention_forward(attention_for_cudnn(q, DType::bf16), attention_for_cudnn(k, DType::bf16),
+                                         attention_for_cudnn(v, DType::bf16), static_cast<double>(effective_scale));
+        result.y = attention_to_dtype(result.y, q.dtype());
+        return result;
+    } catch (const Error& error) {
+        if (!automatic) throw;
+        attention_record_cudnn_failure(shape, error.what());
+        return attention_kernels_forward(q, k, v, shape, effective_scale, causal, op);
+    }
 }
 
 AttentionGrads cuda_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -602,18 +641,29 @@ AttentionGrads cuda_attention_backward(const Tensor& q, const Tensor& k, const T
     cuda_check_input(dy, q.dtype(), op, "dy");
     tensor_check_shape(dy, q.shape(), op, "dy");
     const float effective_scale = attention_effective_scale(scale, shape);
-    if (attention_choose_backend(backend, shape, causal, op) == CudaAttentionBackend::kernels) {
+    const bool automatic = backend == CudaAttentionBackend::automatic;
+    if (attention_choose_backend(backend, shape, causal, op) == CudaAttentionBackend::kernels ||
+        (automatic && attention_cudnn_failed(shape))) {
         return attention_kernels_backward(q, k, v, forward, dy, shape, effective_scale, causal, op);
     }
-    // cuDNN takes bf16 only: f32 callers' y came from bf16 (exact in f32), so converting back loses nothing.
-    const AttentionResult bf16_forward{attention_to_bf16(forward.y), forward.lse};
-    AttentionGrads grads =
-        cuda_cudnn_attention_backward(attention_to_bf16(q), attention_to_bf16(k), attention_to_bf16(v), bf16_forward,
-                                      attention_to_bf16(dy), static_cast<double>(effective_scale));
-    grads.dq = attention_to_dtype(grads.dq, q.dtype());
-    grads.dk = attention_to_dtype(grads.dk, q.dtype());
-    grads.dv = attention_to_dtype(grads.dv, q.dtype());
-    return grads;
+    try {
+        // cuDNN takes bf16 only: f32 callers' y came from bf16 (exact in f32), so converting back loses nothing.
+        const AttentionResult bf16_forward{attention_for_cudnn(forward.y, DType::bf16),
+                                           attention_for_cudnn(forward.lse, DType::f32)};
+        AttentionGrads grads =
+            cuda_cudnn_attention_backward(attention_for_cudnn(q, DType::bf16), attention_for_cudnn(k, DType::bf16),
+                                          attention_for_cudnn(v, DType::bf16), bf16_forward,
+                                          attention_for_cudnn(dy, DType::bf16), static_cast<double>(effective_scale));
+        grads.dq = attention_to_dtype(grads.dq, q.dtype());
+        grads.dk = attention_to_dtype(grads.dk, q.dtype());
+        grads.dv = attention_to_dtype(grads.dv, q.dtype());
+        return grads;
+    } catch (const Error& error) {
+        // The kernels' backward takes a forward from either backend (the same y and natural-log lse).
+        if (!automatic) throw;
+        attention_record_cudnn_failure(shape, error.what());
+        return attention_kernels_backward(q, k, v, forward, dy, shape, effective_scale, causal, op);
+    }
 }
 
 }  // namespace pgolf

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -272,6 +273,50 @@ TEST_F(CudaAttention, CudnnAgreesWithTheKernels) {
         }
     }
     EXPECT_EQ(compared, 4);
+}
+
+// A copy of tensor (cuda) one element past the start of a larger buffer: a view at an odd offset, 2 or 4 bytes past
+// 16-byte alignment, like rows() of a wider tensor.
+Tensor odd_offset_view(const Tensor& tensor) {
+    const Tensor storage = Tensor::empty({tensor.numel() + 1}, tensor.dtype(), Device::cuda);
+    Tensor view = storage.rows(1, tensor.numel() + 1).reshape(tensor.shape());
+    view.copy_from(tensor);
+    return view;
+}
+
+// Views at an odd offset (no 16-byte vectors; cuDNN refuses them, so they go to it as aligned copies) give the same
+// results as the aligned tensors (the same bits but for cuDNN's gradients), under automatic at a shape cuDNN takes and
+// under the kernels.
+TEST_F(CudaAttention, OddOffsetViewsGiveTheSameResultsAsAlignedTensors) {
+    const AttentionSpec spec = {"h2kv1_t128_d64", 1, 2, 1, 128, 64};
+    for (const DType dtype : {DType::bf16, DType::f32}) {
+        const AttentionInputs inputs = attention_inputs(spec, DType::bf16, 970);
+        const Tensor q = on_cuda(inputs.q, dtype), k = on_cuda(inputs.k, dtype), v = on_cuda(inputs.v, dtype);
+        const Tensor dy = on_cuda(inputs.dy, dtype);
+        const Tensor q_view = odd_offset_view(q), k_view = odd_offset_view(k), v_view = odd_offset_view(v);
+        const Tensor dy_view = odd_offset_view(dy);
+        EXPECT_NE(reinterpret_cast<std::uintptr_t>(q_view.raw_data()) % 16, 0u);
+        for (const CudaAttentionBackend backend : {CudaAttentionBackend::automatic, CudaAttentionBackend::kernels}) {
+            const std::string what = std::string(dtype_name(dtype)) + " " + cuda_attention_backend_name(backend);
+            const AttentionResult aligned = cuda_attention_forward(q, k, v, 0.0, backend);
+            const AttentionGrads aligned_grads = cuda_attention_backward(q, k, v, aligned, dy, 0.0, backend);
+            AttentionResult viewed;
+            AttentionGrads viewed_grads;
+            ASSERT_NO_THROW(viewed = cuda_attention_forward(q_view, k_view, v_view, 0.0, backend)) << what;
+            const AttentionResult viewed_forward{odd_offset_view(viewed.y), odd_offset_view(viewed.lse)};
+            ASSERT_NO_THROW(viewed_grads =
+                                cuda_attention_backward(q_view, k_view, v_view, viewed_forward, dy_view, 0.0, backend))
+                << what;
+            EXPECT_TRUE(test::bitwise_equal(aligned.y.to_device(Device::cpu), viewed.y.to_device(Device::cpu))) << what;
+            EXPECT_TRUE(test::bitwise_equal(aligned.lse.to_device(Device::cpu), viewed.lse.to_device(Device::cpu)))
+                << what;
+            // cuDNN's backward may add with atomics (attention_cudnn.h), so its gradients agree to rounding only.
+            const double tolerance = backend == CudaAttentionBackend::kernels ? 0.0 : 1e-2;
+            EXPECT_LE(worst_relative(viewed_grads.dq, aligned_grads.dq.to_device(Device::cpu)), tolerance) << what;
+            EXPECT_LE(worst_relative(viewed_grads.dk, aligned_grads.dk.to_device(Device::cpu)), tolerance) << what;
+            EXPECT_LE(worst_relative(viewed_grads.dv, aligned_grads.dv.to_device(Device::cpu)), tolerance) << what;
+        }
+    }
 }
 
 TEST_F(CudaAttention, RefusalsNameTheOpAndTheReason) {
