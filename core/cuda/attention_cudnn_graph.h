@@ -38,6 +38,8 @@ inline std::string cudnn_sdpa_unsupported_reason(const CudnnSdpaShape& shape, st
     }
     if (shape.heads % shape.kv_heads != 0) return "the query heads are not a multiple of the KV heads";
     if (shape.head_dim % 8 != 0 || shape.head_dim > 128) return "the head dim must be a multiple of 8 and at most 128";
+    // cuDNN's frontend refuses the backward when both sequence lengths are 1 (no engine takes it).
+    if (shape.seq_len == 1) return "a sequence length of 1 has no fused backward";
     if (cudnn_version < 90000) return "fused attention needs cuDNN 9.0 or newer";
     // cuDNN's frontend refuses bf16 SDPA on these two releases (known wrong results).
     if (cudnn_version == 91000 || cudnn_version == 91001) return "cuDNN 9.10.0 and 9.10.1 have known SDPA bugs";

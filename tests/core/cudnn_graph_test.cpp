@@ -8,6 +8,7 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <random>
@@ -630,6 +631,8 @@ TEST(CudnnSdpaGraph, UnsupportedReasons) {
     EXPECT_EQ(cudnn_sdpa_unsupported_reason(kBaseline, 90000), "");
     EXPECT_NE(cudnn_sdpa_unsupported_reason({1, 8, 4, 1000, 64}, 91500), "");  // T % 128 before 9.16
     EXPECT_EQ(cudnn_sdpa_unsupported_reason({1, 8, 4, 1000, 64}, 91600), "");
+    EXPECT_NE(cudnn_sdpa_unsupported_reason({2, 4, 2, 1, 64}, v919), "");  // T 1: no fused backward
+    EXPECT_EQ(cudnn_sdpa_unsupported_reason({2, 4, 2, 2, 64}, v919), "");
     EXPECT_EQ(cudnn_sdpa_shape_string(kS1), "(B 32, H 32, Hkv 8, T 2048, Dh 32)");
     EXPECT_EQ(cudnn_sdpa_mask_fill_value(90500), std::numeric_limits<float>::lowest());
     EXPECT_EQ(cudnn_sdpa_mask_fill_value(91900), -std::numeric_limits<float>::infinity());
@@ -712,6 +715,70 @@ TEST(CudnnAttentionGpuChecks, RefusesWhatItCannotTake) {
     const Tensor q32 = Tensor::zeros({1, 2, 128, 16}, DType::f32, Device::cuda);  // f32: bf16 only
     EXPECT_THROW(cuda_cudnn_attention_forward(q32, q32, q32, 0.0), Error);
 }
+
+// Cheap pseudo-random bf16 values in [-2, 2), filled on the CPU and uploaded: for the full-scale shapes, where no CPU
+// reference is computed, so only speed matters (a normal draw of 168 million values would take far longer).
+Tensor pseudo_random_bf16_gpu(const Shape& shape, std::uint64_t seed) {
+    Tensor host = Tensor::empty(shape, DType::bf16);
+    std::uint16_t* bits = host.data<std::uint16_t>();
+    std::uint64_t state = seed * 0x9E3779B97F4A7C15ull + 1;
+    for (std::int64_t i = 0; i < host.numel(); ++i) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        const float unit = static_cast<float>(state >> 40) / static_cast<float>(1ull << 24);
+        bits[i] = bf16_from_float(4.0f * unit - 2.0f);
+    }
+    return host.to_device(Device::cuda);
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+    const Tensor x = a.to_device(Device::cpu), y = b.to_device(Device::cpu);
+    return x.shape() == y.shape() && x.dtype() == y.dtype() && std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
+}
+
+// The seeds' full micro-batches (65,536 tokens), too large for the CPU reference (the S1 backward's dP workspace alone
+// is B·H·T²·2 bytes, 8 GiB). The last batch element must agree with the same element run alone, which a batch-offset
+// or 32-bit-index fault in the engine would break where the small cases above cannot show it; and the backward must
+// repeat bit for bit at the full batch (cuDNN's backward has been seen to lose determinism only at large batch sizes).
+class CudnnAttentionGpuFullScale : public ::testing::TestWithParam<GpuCase> {
+protected:
+    void SetUp() override {
+        std::string reason;
+        if (!cuda_cudnn_attention_available(&reason)) GTEST_SKIP() << reason;
+    }
+};
+
+TEST_P(CudnnAttentionGpuFullScale, LastBatchElementAgreesAloneAndBackwardRepeats) {
+    const GpuCase& spec = GetParam();
+    const CudnnSdpaShape& s = spec.shape;
+    ASSERT_EQ(cuda_cudnn_attention_unsupported_reason(s.batch, s.heads, s.kv_heads, s.seq_len, s.head_dim), "");
+    const Tensor q = pseudo_random_bf16_gpu({s.batch, s.heads, s.seq_len, s.head_dim}, 11);
+    const Tensor k = pseudo_random_bf16_gpu({s.batch, s.kv_heads, s.seq_len, s.head_dim}, 12);
+    const Tensor v = pseudo_random_bf16_gpu({s.batch, s.kv_heads, s.seq_len, s.head_dim}, 13);
+    const Tensor dy = pseudo_random_bf16_gpu({s.batch, s.heads, s.seq_len, s.head_dim}, 14);
+    const AttentionResult full = cuda_cudnn_attention_forward(q, k, v, spec.scale);
+    const AttentionGrads grads = cuda_cudnn_attention_backward(q, k, v, full, dy, spec.scale);
+    const AttentionGrads again = cuda_cudnn_attention_backward(q, k, v, full, dy, spec.scale);
+    EXPECT_TRUE(same_bits(grads.dq, again.dq)) << "dq differs between two identical backward calls";
+    EXPECT_TRUE(same_bits(grads.dk, again.dk)) << "dk differs between two identical backward calls";
+    EXPECT_TRUE(same_bits(grads.dv, again.dv)) << "dv differs between two identical backward calls";
+
+    const std::int64_t last = s.batch - 1;
+    const auto last_of = [&](const Tensor& tensor) { return tensor.rows(last, s.batch); };
+    const AttentionResult alone = cuda_cudnn_attention_forward(last_of(q), last_of(k), last_of(v), spec.scale);
+    const AttentionGrads alone_grads =
+        cuda_cudnn_attention_backward(last_of(q), last_of(k), last_of(v), alone, last_of(dy), spec.scale);
+    const auto on_cpu = [](const Tensor& tensor) { return tensor.to_device(Device::cpu); };
+    EXPECT_LE(max_relative_difference_gpu(alone.y, on_cpu(last_of(full.y))), 2e-2);
+    EXPECT_LE(max_relative_difference_gpu(alone.lse, on_cpu(last_of(full.lse))), 2e-2);
+    EXPECT_LE(max_relative_difference_gpu(alone_grads.dq, on_cpu(last_of(grads.dq))), 2e-2);
+    EXPECT_LE(max_relative_difference_gpu(alone_grads.dk, on_cpu(last_of(grads.dk))), 2e-2);
+    EXPECT_LE(max_relative_difference_gpu(alone_grads.dv, on_cpu(last_of(grads.dv))), 2e-2);
+}
+
+INSTANTIATE_TEST_SUITE_P(SeedShapes, CudnnAttentionGpuFullScale,
+                         ::testing::Values(GpuCase{"baseline", {64, 8, 4, 1024, 64}, 0.0},
+                                           GpuCase{"s1", {32, 32, 8, 2048, 32}, 0.0}),
+                         [](const ::testing::TestParamInfo<GpuCase>& info) { return std::string(info.param.name); });
 
 #endif  // PGOLF_WITH_CUDNN
 
