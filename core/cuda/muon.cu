@@ -331,6 +331,9 @@ void cuda_newton_schulz_batched(Tensor& x, int steps, CudaMuonPrecision precisio
     }
     if (steps < 0) throw Error(std::string(op) + ": negative step count " + std::to_string(steps));
     if (x.numel() == 0) return;
+    // The trainer runs under bf16 matmul precision (autocast); f32 mode's GEMMs must stay exact fp32 all the same
+    // (bf16 operands are unaffected).
+    const CudaMatmulPrecisionGuard exact(CudaMatmulPrecision::exact);
     if (precision == CudaMuonPrecision::bf16) {
         newton_schulz_batched<Bf16Bits>(x, steps);
     } else {

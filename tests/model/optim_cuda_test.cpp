@@ -16,6 +16,7 @@
 
 #include "core/cuda/optim_math.h"
 #ifdef PGOLF_WITH_CUDA
+#include "core/cuda/gemm.h"
 #include "core/cuda/muon.h"
 #include "core/cuda/optim_update.h"
 #include "core/cuda/reduce.h"
@@ -372,6 +373,22 @@ TEST_F(OptimCuda, NewtonSchulzBatchedMatchesOptimNewtonSchulz) {
             }
         }
     }
+}
+
+// The trainer keeps bf16 matmul precision (autocast) set while the optimizers step: f32 Newton–Schulz must still run
+// exact fp32 GEMMs, so its result does not depend on the calling thread's precision.
+TEST_F(OptimCuda, NewtonSchulzF32IgnoresTheThreadsMatmulPrecision) {
+    const std::vector<float> input = random_floats(2 * 96 * 384, 0.3, 67);
+    const Tensor host = Tensor::from_floats(input, {2, 96, 384});
+    Tensor exact = host.to_device(Device::cuda);
+    cuda_newton_schulz_batched(exact, 5, CudaMuonPrecision::f32);
+    Tensor under_autocast = host.to_device(Device::cuda);
+    {
+        const CudaMatmulPrecisionGuard autocast(CudaMatmulPrecision::bf16);
+        cuda_newton_schulz_batched(under_autocast, 5, CudaMuonPrecision::f32);
+        EXPECT_EQ(cuda_matmul_precision(), CudaMatmulPrecision::bf16) << "the caller's precision is restored";
+    }
+    EXPECT_EQ(bit_mismatches(host_floats(under_autocast), host_floats(exact)), 0);
 }
 
 using CudaMuonConfig = test::MuonConfig;
