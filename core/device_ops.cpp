@@ -145,9 +145,9 @@ Tensor device_sum_all(const Tensor& x) {
 }
 
 Tensor device_mean_backward(const Tensor& x, const Tensor& dy) {
-    const double inverse_count = 1.0 / static_cast<double>(x.numel());
-    PGOLF_ON_CUDA(x, cuda_sum_all_backward(x, cuda_scale(dy, inverse_count)));
-    return Tensor::full(x.shape(), dy.item(0) * inverse_count, x.dtype());
+    const auto count = static_cast<double>(x.numel());
+    PGOLF_ON_CUDA(x, cuda_sum_all_backward(x, cuda_scale(dy, 1.0 / count)));
+    return Tensor::full(x.shape(), dy.item(0) / count, x.dtype());  // dy / n in double, as the CPU path always did
 }
 
 Tensor device_xsa_forward(const Tensor& y, const Tensor& v) {

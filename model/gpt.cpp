@@ -548,6 +548,8 @@ Var Gpt::weight(Tape* tape, std::size_t matrix) const {
 
 Var Gpt::project(Tape* tape, const Var& x, std::size_t matrix, bool repeat) const {
     if (observer_) {
+        // The observers (GPTQ calibration) read the rows on the host.
+        if (device_ != Device::cpu) throw Error("model: the matrix input observer runs on the CPU only");
         const Tensor& input = x.value();
         observer_(matrices_[matrix].name, input.reshape({-1, input.size(-1)}), repeat);
     }

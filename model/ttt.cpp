@@ -239,6 +239,17 @@ TttResult ttt_score_first(Gpt& model, ValidationGate& gate, const TttOptions& op
     result.chunks = chunks;
     Tape tape;
     double lr = options.lr;
+    // The gate names the weights of every score and adapt call. Hashing them costs a full copy of the model (from the
+    // GPU on cuda) per call, so the digest is recomputed only after the weights move (one per adapted chunk).
+    std::string weights_digest;
+    bool weights_moved = true;
+    auto current_weights_digest = [&]() -> const std::string& {
+        if (weights_moved) {
+            weights_digest = ttt_digest_weights(model);
+            weights_moved = false;
+        }
+        return weights_digest;
+    };
     auto step = [&] {
         const std::vector<Tensor> grads = ttt_gather_grads(params);
         ttt_clip(grads, options.grad_clip);
@@ -262,7 +273,7 @@ TttResult ttt_score_first(Gpt& model, ValidationGate& gate, const TttOptions& op
 
         const Clock::time_point score_start = Clock::now();
         const GateTotals before = gate.totals();
-        evaluate_score_windows(model, gate, windows, options.sliding.batch_windows, ttt_digest_weights(model));
+        evaluate_score_windows(model, gate, windows, options.sliding.batch_windows, current_weights_digest());
         const GateTotals after = gate.totals();
         result.windows += static_cast<std::int64_t>(windows.size());
         result.scoring_ms += ttt_elapsed_ms(score_start);
@@ -284,12 +295,13 @@ TttResult ttt_score_first(Gpt& model, ValidationGate& gate, const TttOptions& op
                            (1.0 + std::cos(std::numbers::pi * static_cast<double>(c) / static_cast<double>(chunks - 1)))
                      : options.lr;
             // Tokens chunk_start … chunk_end: the targets up to chunk_end were all committed by this chunk's windows.
-            const std::vector<std::int64_t> all = gate.adapt(chunk_start, chunk_end + 1, ttt_digest_weights(model));
+            const std::vector<std::int64_t> all = gate.adapt(chunk_start, chunk_end + 1, current_weights_digest());
             const std::vector<std::int64_t> tokens(all.begin(), all.begin() + sequences * options.seq_len + 1);
             for (std::int64_t epoch = 0; epoch < epochs; ++epoch) {
                 ttt_train_epoch(model, tape, tokens, sequences, options.seq_len, options.batch_sequences, step,
                                 result.steps);
             }
+            weights_moved = true;
             ++result.chunks_adapted;
             result.epochs_run += epochs;
             result.adaptation_ms += ttt_elapsed_ms(adapt_start);

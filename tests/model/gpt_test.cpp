@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "core/autograd_ops.h"
 #include "core/error.h"
 #include "core/safetensors.h"
 #include "core/shard.h"
@@ -154,6 +155,15 @@ TEST(Gpt, GradientsAccumulateAcrossBackwardPasses) {
     for (std::size_t i = 0; i < once.size(); ++i) EXPECT_NEAR(twice[i], 2 * once[i], 1e-12 + 1e-12 * std::abs(once[i]));
     model.zero_grad();
     EXPECT_FALSE(model.parameter("tok_emb.weight").var.has_grad());
+}
+
+// mean's backward gives every element dy / n, divided in double as torch's MeanBackward does (not dy · (1/n), which
+// differs in the last bit: 1.5 · (1/5) = 0.30000000000000004).
+TEST(Gpt, MeanGradientIsTheSeedDividedByTheCount) {
+    const Var x(Tensor::from_values(std::vector<double>{1, 2, 3, 4, 5}, {5}, DType::f64), true);
+    Tape tape;
+    tape.backward(ag::mean(&tape, x), 1.5);
+    for (std::int64_t i = 0; i < 5; ++i) EXPECT_EQ(x.grad().item(i), 1.5 / 5.0) << i;
 }
 
 // The golden test: loss and every gradient at fixed weights against tests/oracle/baseline_oracle.py (PyTorch, f64).
