@@ -43,6 +43,15 @@ void Var::accumulate_grad(const Tensor& g) const {
     device_add_into(node_->grad, g);
 }
 
+void Var::accumulate_grad(Tensor&& g) const {
+    if (node_ && !node_->grad.defined() && g.defined() && !g.storage_shared() && g.dtype() == node_->value.dtype() &&
+        g.device() == node_->value.device() && g.shape() == node_->value.shape()) {
+        node_->grad = std::move(g);
+        return;
+    }
+    accumulate_grad(static_cast<const Tensor&>(g));
+}
+
 void Var::accumulate_grad_slice(std::int64_t index, const Tensor& g) const {
     if (!node_) throw Error("autograd: use of an undefined Var");
     const Tensor& value = node_->value;

@@ -28,6 +28,9 @@ public:
     bool has_grad() const;
     // grad += g (allocating zeros of the value's shape and dtype on first use).
     void accumulate_grad(const Tensor& g) const;  // const: a Var is a handle; the node is shared
+    // The same for a gradient the caller gives up: when it is the first one and nothing else holds its storage (a
+    // fresh op result, not a view of another gradient), it becomes the gradient without a copy.
+    void accumulate_grad(Tensor&& g) const;
     // grad[index] += g along axis 0 (g has the value's shape without its first axis); the rest of grad is untouched.
     void accumulate_grad_slice(std::int64_t index, const Tensor& g) const;
     void zero_grad() const;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 #include "core/device_ops.h"
 #include "core/error.h"
@@ -38,8 +39,8 @@ Var linear(Tape* tape, const Var& x, const Var& w) {
             ProfileScope backward_scope("linear backward", flops * products);
             LinearGrads grads =
                 device_linear_backward(x.value(), w.value(), y.grad(), x.requires_grad(), w.requires_grad());
-            if (x.requires_grad()) x.accumulate_grad(grads.dx);
-            if (w.requires_grad()) w.accumulate_grad(grads.dw);
+            if (x.requires_grad()) x.accumulate_grad(std::move(grads.dx));
+            if (w.requires_grad()) w.accumulate_grad(std::move(grads.dw));
         });
     }
     return y;
@@ -96,8 +97,8 @@ Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis) {
             ProfileScope backward_scope("mul_broadcast backward");
             if (!y.has_grad()) return;
             MulBroadcastGrads grads = device_mul_broadcast_backward(x.value(), g.value(), axis, y.grad());
-            if (x.requires_grad()) x.accumulate_grad(grads.dx);
-            if (g.requires_grad()) g.accumulate_grad(grads.dg);
+            if (x.requires_grad()) x.accumulate_grad(std::move(grads.dx));
+            if (g.requires_grad()) g.accumulate_grad(std::move(grads.dg));
         });
     }
     return y;
@@ -166,9 +167,9 @@ Var attention(Tape* tape, const Var& q, const Var& k, const Var& v, double scale
             ProfileScope backward_scope("attention backward");
             if (!y.has_grad()) return;
             AttentionGrads grads = device_attention_backward(q.value(), k.value(), v.value(), result, y.grad(), scale);
-            if (q.requires_grad()) q.accumulate_grad(grads.dq);
-            if (k.requires_grad()) k.accumulate_grad(grads.dk);
-            if (v.requires_grad()) v.accumulate_grad(grads.dv);
+            if (q.requires_grad()) q.accumulate_grad(std::move(grads.dq));
+            if (k.requires_grad()) k.accumulate_grad(std::move(grads.dk));
+            if (v.requires_grad()) v.accumulate_grad(std::move(grads.dv));
         });
     }
     return y;
@@ -259,8 +260,8 @@ Var xsa(Tape* tape, const Var& y, const Var& v) {
             if (!out.has_grad()) return;
             ProfileScope backward_scope("xsa backward");
             XsaGrads grads = device_xsa_backward(y.value(), v.value(), out.grad());
-            if (y.requires_grad()) y.accumulate_grad(grads.dy);
-            if (v.requires_grad()) v.accumulate_grad(grads.dv);
+            if (y.requires_grad()) y.accumulate_grad(std::move(grads.dy));
+            if (v.requires_grad()) v.accumulate_grad(std::move(grads.dv));
         });
     }
     return out;
@@ -275,8 +276,8 @@ Var smear(Tape* tape, const Var& h, const Var& g) {
             if (!out.has_grad()) return;
             ProfileScope backward_scope("smear backward");
             SmearGrads grads = device_smear_backward(h.value(), g.value(), out.grad());
-            if (h.requires_grad()) h.accumulate_grad(grads.dh);
-            if (g.requires_grad()) g.accumulate_grad(grads.dg);
+            if (h.requires_grad()) h.accumulate_grad(std::move(grads.dh));
+            if (g.requires_grad()) g.accumulate_grad(std::move(grads.dg));
         });
     }
     return out;

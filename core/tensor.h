@@ -75,11 +75,13 @@ public:
     Tensor to_device(Device device) const;                    // copy on device (same device: clone)
     Tensor reshape(const Shape& shape) const;                 // view; one dimension may be -1
     Tensor rows(std::int64_t begin, std::int64_t end) const;  // view of [begin, end) along axis 0
-    Tensor to(DType dtype) const;  // converted copy (same dtype: clone); on cuda f32 <-> bf16 only
+    Tensor to(DType dtype) const;         // converted copy (same dtype: clone); on cuda f32 <-> bf16 only
     void fill(double value);              // on cuda: f32 and bf16 only
     void zero();                          // either device
     void copy_from(const Tensor& other);  // same shape and dtype, either devices
     bool same_storage(const Tensor& other) const { return storage_ == other.storage_; }
+    // Whether another tensor (a view, a copy of the handle) holds this tensor's storage too.
+    bool storage_shared() const { return storage_.use_count() > 1; }
 
 private:
     struct Storage;
