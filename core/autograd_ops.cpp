@@ -104,6 +104,44 @@ Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis) {
     return y;
 }
 
+Var residual_mix(Tape* tape, const Var& x, const Var& x0, const Var& mix) {
+    if (x.value().device() == Device::cpu) {
+        return add(tape, mul_broadcast(tape, x, row(tape, mix, 0), -1), mul_broadcast(tape, x0, row(tape, mix, 1), -1));
+    }
+    ProfileScope scope("residual_mix");
+    const bool needs = autograd_needs_grad(tape, {&x, &x0, &mix});
+    Var y = make_output(device_residual_mix(x.value(), x0.value(), mix.value()), needs);
+    if (needs) {
+        tape->record([x, x0, mix, y]() {
+            ProfileScope backward_scope("residual_mix backward");
+            if (!y.has_grad()) return;
+            ResidualMixGrads grads = device_residual_mix_backward(x.value(), x0.value(), mix.value(), y.grad());
+            if (x.requires_grad()) x.accumulate_grad(std::move(grads.dx));
+            if (x0.requires_grad()) x0.accumulate_grad(std::move(grads.dx0));
+            if (mix.requires_grad()) mix.accumulate_grad(std::move(grads.dmix));
+        });
+    }
+    return y;
+}
+
+Var residual_add_scaled(Tape* tape, const Var& x, const Var& y, const Var& g) {
+    if (x.value().device() == Device::cpu) return add(tape, x, mul_broadcast(tape, y, g, -1));
+    ProfileScope scope("residual_add_scaled");
+    const bool needs = autograd_needs_grad(tape, {&x, &y, &g});
+    Var out = make_output(device_residual_add_scaled(x.value(), y.value(), g.value()), needs);
+    if (needs) {
+        tape->record([x, y, g, out]() {
+            ProfileScope backward_scope("residual_add_scaled backward");
+            if (!out.has_grad()) return;
+            ResidualAddScaledGrads grads = device_residual_add_scaled_backward(y.value(), g.value(), out.grad());
+            if (x.requires_grad()) x.accumulate_grad(std::move(grads.dx));
+            if (y.requires_grad()) y.accumulate_grad(std::move(grads.dy));
+            if (g.requires_grad()) g.accumulate_grad(std::move(grads.dg));
+        });
+    }
+    return out;
+}
+
 Var relu_squared(Tape* tape, const Var& x) {
     ProfileScope scope("relu_squared");
     const bool needs = autograd_needs_grad(tape, {&x});

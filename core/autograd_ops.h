@@ -17,6 +17,12 @@ Var add(Tape* tape, const Var& a, const Var& b);
 Var scale(Tape* tape, const Var& x, double factor);
 // y = x ⊙ g along axis; g: (x.size(axis),)
 Var mul_broadcast(Tape* tape, const Var& x, const Var& g, std::int64_t axis);
+// The block input mix: h = mix[0] ⊙ x + mix[1] ⊙ x0 along the last axis; x, x0: (..., D), mix: (2, D). On the CPU the
+// composition of mul_broadcast and add (the specification); on cuda one fused kernel each way.
+Var residual_mix(Tape* tape, const Var& x, const Var& x0, const Var& mix);
+// The scaled residual: out = x + g ⊙ y along the last axis; x, y: (..., D), g: (D,). Composed on the CPU, fused on
+// cuda.
+Var residual_add_scaled(Tape* tape, const Var& x, const Var& y, const Var& g);
 Var relu_squared(Tape* tape, const Var& x);
 Var leaky_relu_squared(Tape* tape, const Var& x, double slope);
 // RMSNorm over the last axis, no gain: factor · x / sqrt(mean(x²) + eps)

@@ -2,6 +2,9 @@
 // reference op otherwise. The CUDA calls exist only in CUDA builds; without CUDA no tensor can be on cuda.
 #include "core/device_ops.h"
 
+#include <string>
+
+#include "core/error.h"
 #include "core/ops/embedding.h"
 #include "core/ops/loss.h"
 
@@ -70,6 +73,35 @@ Tensor device_mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis)
 MulBroadcastGrads device_mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy) {
     PGOLF_ON_CUDA(x, cuda_mul_broadcast_backward(x, g, axis, dy));
     return mul_broadcast_backward(x, g, axis, dy);
+}
+
+namespace {
+
+[[noreturn]] void device_ops_cuda_only(const char* op) {
+    throw Error(std::string(op) +
+                ": a fused CUDA op; on the CPU the autograd layer composes it from the reference ops");
+}
+
+}  // namespace
+
+Tensor device_residual_mix(const Tensor& x, const Tensor& x0, const Tensor& mix) {
+    PGOLF_ON_CUDA(x, cuda_residual_mix(x, x0, mix));
+    device_ops_cuda_only("residual_mix");
+}
+
+ResidualMixGrads device_residual_mix_backward(const Tensor& x, const Tensor& x0, const Tensor& mix, const Tensor& dy) {
+    PGOLF_ON_CUDA(x, cuda_residual_mix_backward(x, x0, mix, dy));
+    device_ops_cuda_only("residual_mix backward");
+}
+
+Tensor device_residual_add_scaled(const Tensor& x, const Tensor& y, const Tensor& g) {
+    PGOLF_ON_CUDA(x, cuda_residual_add_scaled(x, y, g));
+    device_ops_cuda_only("residual_add_scaled");
+}
+
+ResidualAddScaledGrads device_residual_add_scaled_backward(const Tensor& y, const Tensor& g, const Tensor& dout) {
+    PGOLF_ON_CUDA(y, cuda_residual_add_scaled_backward(y, g, dout));
+    device_ops_cuda_only("residual_add_scaled backward");
 }
 
 Tensor device_relu_squared(const Tensor& x) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "core/cuda/elementwise.h"
 #include "core/ops/attention.h"
 #include "core/ops/elementwise.h"
 #include "core/ops/fake_quant.h"
@@ -26,6 +27,11 @@ void device_add_into(Tensor& a, const Tensor& b);
 Tensor device_scale(const Tensor& x, double factor);
 Tensor device_mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis);
 MulBroadcastGrads device_mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy);
+// The fused residual ops exist on cuda only (the CPU composes mul_broadcast and add; see ag::residual_mix).
+Tensor device_residual_mix(const Tensor& x, const Tensor& x0, const Tensor& mix);
+ResidualMixGrads device_residual_mix_backward(const Tensor& x, const Tensor& x0, const Tensor& mix, const Tensor& dy);
+Tensor device_residual_add_scaled(const Tensor& x, const Tensor& y, const Tensor& g);
+ResidualAddScaledGrads device_residual_add_scaled_backward(const Tensor& y, const Tensor& g, const Tensor& dout);
 Tensor device_relu_squared(const Tensor& x);
 Tensor device_relu_squared_backward(const Tensor& x, const Tensor& dy);
 Tensor device_leaky_relu_squared(const Tensor& x, double slope);

@@ -661,13 +661,14 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
             per_virtual ? ag::row(tape, param(attn_scales_), layer.scale_index) : param(block.attn_scale);
         const Var mlp_scale =
             per_virtual ? ag::row(tape, param(mlp_scales_), layer.scale_index) : param(block.mlp_scale);
-        const Var mix0 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index)
-                                     : ag::row(tape, param(block.resid_mix), 0);
-        const Var mix1 = per_virtual ? ag::row(tape, param(resid_mixes_), 2 * layer.scale_index + 1)
-                                     : ag::row(tape, param(block.resid_mix), 1);
+        // The (2, D) mix of this layer: rows 2ℓ and 2ℓ + 1 of the per-virtual (2V, D) table, or the block's own.
+        const Var mix = per_virtual
+                            ? ag::row(tape, ag::reshape(tape, param(resid_mixes_), {num_scale_rows_, 2, c.model_dim}),
+                                      layer.scale_index)
+                            : param(block.resid_mix);
         const double norm_factor = c.ln_scale ? 1.0 / std::sqrt(static_cast<double>(layer.block + 1)) : 1.0;
 
-        Var h = ag::add(tape, ag::mul_broadcast(tape, x_in, mix0, -1), ag::mul_broadcast(tape, x0, mix1, -1));
+        Var h = ag::residual_mix(tape, x_in, x0, mix);
         Var n = ag::rmsnorm(tape, h, eps, norm_factor);
         Var q = project(tape, n, block.c_q, repeat);
         Var k = project(tape, n, block.c_k, repeat);
@@ -686,11 +687,11 @@ Var Gpt::forward_hidden(Tape* tape, const Tensor& inputs, std::int64_t passes, V
         Var y = ag::attention(tape, q, k, v);
         if (layer.xsa) y = ag::xsa(tape, y, v);
         y = ag::reshape(tape, ag::permute_0213(tape, y), {batch, seq, d});
-        h = ag::add(tape, h, ag::mul_broadcast(tape, project(tape, y, block.proj, repeat), attn_scale, -1));
+        h = ag::residual_add_scaled(tape, h, project(tape, y, block.proj, repeat), attn_scale);
         Var hidden = project(tape, ag::rmsnorm(tape, h, eps, norm_factor), block.fc, repeat);
         hidden = c.leaky_relu ? ag::leaky_relu_squared(tape, hidden, 0.5) : ag::relu_squared(tape, hidden);
         Var mlp_out = project(tape, hidden, block.mlp_proj, repeat);
-        return ag::add(tape, h, ag::mul_broadcast(tape, mlp_out, mlp_scale, -1));
+        return ag::residual_add_scaled(tape, h, mlp_out, mlp_scale);
     };
 
     const std::vector<VirtualLayer> plan = layer_plan(passes);
