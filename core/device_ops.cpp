@@ -71,6 +71,16 @@ Tensor device_mul_broadcast(const Tensor& x, const Tensor& g, std::int64_t axis)
 }
 
 MulBroadcastGrads device_mul_broadcast_backward(const Tensor& x, const Tensor& g, std::int64_t axis, const Tensor& dy) {
+#ifdef PGOLF_WITH_CUDA
+    if (x.device() == Device::cuda && g.numel() == 1 && g.dtype() == DType::f32 && x.dtype() == DType::f32) {
+        // A one-element gain (the seeds' learned scalars): the per-channel column sum would run one column on a few
+        // threads; the whole-tensor reduction does the same fixed-order sum at full width.
+        MulBroadcastGrads grads;
+        grads.dx = cuda_mul_broadcast(dy, g, axis);
+        grads.dg = cuda_sum_all(cuda_mul(dy, x)).reshape({1});
+        return grads;
+    }
+#endif
     PGOLF_ON_CUDA(x, cuda_mul_broadcast_backward(x, g, axis, dy));
     return mul_broadcast_backward(x, g, axis, dy);
 }
