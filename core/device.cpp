@@ -4,6 +4,10 @@
 #include "core/build_info.h"
 #include "core/error.h"
 
+#ifdef PGOLF_WITH_CUDA
+#include "core/cuda/runtime.h"
+#endif
+
 namespace pgolf {
 
 Device device_parse(const std::string& name) {
@@ -27,6 +31,14 @@ std::string device_unavailable_reason(Device device) {
 void device_require(Device device) {
     const std::string reason = device_unavailable_reason(device);
     if (!reason.empty()) throw Error(reason);
+}
+
+void device_synchronize(Device device) {
+#ifdef PGOLF_WITH_CUDA
+    if (device == Device::cuda) cuda_synchronize();
+#else
+    (void)device;
+#endif
 }
 
 }  // namespace pgolf

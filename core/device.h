@@ -15,5 +15,8 @@ std::string device_name(Device device);        // "cpu", "cuda"
 std::string device_unavailable_reason(Device device);
 // Throws pgolf::Error with device_unavailable_reason() unless the device can be used.
 void device_require(Device device);
+// Waits until the device has finished the work queued so far (nothing to wait for on the CPU): clocks that time GPU
+// work read after it (the training budget's, step times).
+void device_synchronize(Device device);
 
 }  // namespace pgolf

@@ -391,6 +391,8 @@ TrainResult trainer_run(const TrainOptions& options) {
         apply_step(lr_scale, muon_momentum, true);
         if (ema) ema->update();
         if (swa && averaging_swa_should_snapshot(step, lr_scale, swa_every, swa_threshold)) swa->snapshot();
+        // The clocks below (step time, the wallclock cap, a supervisor's budget) see the step's GPU work finished.
+        device_synchronize(options.device);
         ++step;
         if (options.progress) options.progress(step, iterations);
 
