@@ -94,22 +94,28 @@ namespace {
 
 }  // namespace
 
-Tensor device_residual_mix(const Tensor& x, const Tensor& x0, const Tensor& mix) {
+// The parameters are unused in a CPU-only build, where these only throw.
+Tensor device_residual_mix([[maybe_unused]] const Tensor& x, [[maybe_unused]] const Tensor& x0,
+                           [[maybe_unused]] const Tensor& mix) {
     PGOLF_ON_CUDA(x, cuda_residual_mix(x, x0, mix));
     device_ops_cuda_only("residual_mix");
 }
 
-ResidualMixGrads device_residual_mix_backward(const Tensor& x, const Tensor& x0, const Tensor& mix, const Tensor& dy) {
+ResidualMixGrads device_residual_mix_backward([[maybe_unused]] const Tensor& x, [[maybe_unused]] const Tensor& x0,
+                                              [[maybe_unused]] const Tensor& mix, [[maybe_unused]] const Tensor& dy) {
     PGOLF_ON_CUDA(x, cuda_residual_mix_backward(x, x0, mix, dy));
     device_ops_cuda_only("residual_mix backward");
 }
 
-Tensor device_residual_add_scaled(const Tensor& x, const Tensor& y, const Tensor& g) {
+Tensor device_residual_add_scaled([[maybe_unused]] const Tensor& x, [[maybe_unused]] const Tensor& y,
+                                  [[maybe_unused]] const Tensor& g) {
     PGOLF_ON_CUDA(x, cuda_residual_add_scaled(x, y, g));
     device_ops_cuda_only("residual_add_scaled");
 }
 
-ResidualAddScaledGrads device_residual_add_scaled_backward(const Tensor& y, const Tensor& g, const Tensor& dout) {
+ResidualAddScaledGrads device_residual_add_scaled_backward([[maybe_unused]] const Tensor& y,
+                                                           [[maybe_unused]] const Tensor& g,
+                                                           [[maybe_unused]] const Tensor& dout) {
     PGOLF_ON_CUDA(y, cuda_residual_add_scaled_backward(y, g, dout));
     device_ops_cuda_only("residual_add_scaled backward");
 }
