@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <ostream>
 #include <limits>
 #include <map>
 #include <random>
@@ -647,6 +648,11 @@ struct GpuCase {
     CudnnSdpaShape shape;
     double scale;
 };
+
+// How gtest (and CTest's test list) shows a case: its shape, not the struct's bytes.
+void PrintTo(const GpuCase& gpu_case, std::ostream* out) {
+    *out << gpu_case.name << " " << cudnn_sdpa_shape_string(gpu_case.shape) << " scale " << gpu_case.scale;
+}
 
 // bf16-representable random values, so the CPU reference sees exactly the GPU's inputs.
 Tensor random_bf16_values(const Shape& shape, std::uint64_t seed) {
