@@ -19,7 +19,8 @@ namespace {
 
 void main_print_version() {
     std::cout << "pgolf " << pgolf::build_info_version() << "\n"
-              << "cuda backend: " << (pgolf::build_info_has_cuda() ? "built (sm_90a)" : "not built") << "\n";
+              << "cuda backend: " << (pgolf::build_info_has_cuda() ? "built (sm_90a)" : "not built") << "\n"
+              << "cudnn: " << pgolf::build_info_cudnn() << "\n";
     std::string reason;
     const auto devices = pgolf::build_info_cuda_devices(reason);
     if (devices.empty()) std::cout << "cuda devices: none (" << reason << ")\n";

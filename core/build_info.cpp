@@ -4,6 +4,7 @@
 #include <fstream>
 #include <thread>
 
+#include "core/cuda/attention_cudnn.h"
 #include "core/cuda/device_info.h"
 
 namespace pgolf {
@@ -24,6 +25,14 @@ std::vector<CudaDeviceInfo> build_info_cuda_devices(std::string& reason) {
 #else
     reason = "this build has no CUDA backend (configured with PGOLF_CUDA=OFF or without nvcc)";
     return {};
+#endif
+}
+
+std::string build_info_cudnn() {
+#ifdef PGOLF_WITH_CUDA
+    return cuda_cudnn_version_text();
+#else
+    return "this build has no CUDA backend";
 #endif
 }
 

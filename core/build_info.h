@@ -19,6 +19,8 @@ bool build_info_has_cuda();
 // Devices visible to the CUDA runtime. Without the CUDA backend, or without a usable driver, it returns none and
 // sets reason to why (so a CPU machine says so plainly instead of failing).
 std::vector<CudaDeviceInfo> build_info_cuda_devices(std::string& reason);
+// The cuDNN fused attention runs with: "9.19.0 (built against 9.19.0)", or why there is none.
+std::string build_info_cudnn();
 // The machine the CPU engine runs on, for records: "CPU: <model name>, N hardware threads" (from /proc/cpuinfo).
 std::string build_info_cpu_description();
 

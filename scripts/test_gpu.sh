@@ -53,7 +53,7 @@ run_tests "optimizers, averages" "$build/tests/model_tests" '*Cuda*'
 run_tests "training step, eval, TTT" "$build/tests/trainer_tests" '*Cuda*'
 "$build/cli/pgolf" bench kernels --device cuda --acceptance --json "$out/bench.json" >"$out/bench.txt" 2>&1 || status=1
 
-echo "== $(date -u +%Y-%m-%d) $(grep '^cuda device 0' <<<"$version" || true)"
+echo "== $(date -u +%Y-%m-%d) $(grep '^cuda device 0' <<<"$version" || true); $(grep '^cudnn:' <<<"$version" || true)"
 echo "== tests (logs in $out)"
 cat "$out/summary.txt"
 sed -n 's/^\[  FAILED  \] \([^ ]*\.[^ ]*\).*/FAILED \1/p' "$out"/*.log | sort -u | head -40

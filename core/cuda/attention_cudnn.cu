@@ -465,6 +465,15 @@ PlanKey plan_key(bool backward, bool deterministic, const CudnnSdpaShape& shape)
 
 }  // namespace
 
+std::string cuda_cudnn_version_text() {
+    // cudnnGetVersion() is major·10000 + minor·100 + patch from cuDNN 9 on (CUDNN_VERSION likewise).
+    const auto text = [](std::size_t version) {
+        return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+               std::to_string(version % 100);
+    };
+    return text(cudnnGetVersion()) + " (built against " + text(CUDNN_VERSION) + ")";
+}
+
 bool cuda_cudnn_attention_available(std::string* reason) {
     const auto refuse = [&](const std::string& why) {
         if (reason != nullptr) *reason = why;
@@ -588,6 +597,8 @@ namespace {
 constexpr const char* kWithoutCudnn = "pgolf was built without cuDNN";
 
 }  // namespace
+
+std::string cuda_cudnn_version_text() { return kWithoutCudnn; }
 
 bool cuda_cudnn_attention_available(std::string* reason) {
     if (reason != nullptr) *reason = kWithoutCudnn;

@@ -14,6 +14,9 @@ namespace pgolf {
 // Whether cuDNN fused attention can run here: built with cuDNN, a GPU present (sm80 or newer), and the loaded cuDNN
 // 9.0 or newer. When not, *reason (if given) says why in one line.
 bool cuda_cudnn_attention_available(std::string* reason = nullptr);
+// "9.19.0 (built against 9.19.0)": the cuDNN this process loaded and the headers it was built with; or why there is
+// none ("pgolf was built without cuDNN"). Needs no GPU.
+std::string cuda_cudnn_version_text();
 
 // Shapes cuDNN's fused flash attention takes (Dh a multiple of 8 and at most 128, H a multiple of Hkv, …) with the
 // loaded cuDNN: empty when supported, else the reason ("pgolf was built without cuDNN" in a build without it).

@@ -19,6 +19,7 @@ for command in "data" "data inspect" "data verify" "data encode" "model" "model 
   check "help $command" 0 "$pgolf" $command --help && expect_text "help $command" "$work/out" "Usage"
 done
 check version 0 "$pgolf" --version && expect_text version "$work/out" "pgolf "
+expect_text version "$work/out" "cudnn: "
 
 # Unknown command / missing arguments: usage errors, exit 2, one line.
 check unknown-command 2 "$pgolf" frobnicate && expect_one_line unknown-command "$work/err"
