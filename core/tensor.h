@@ -73,6 +73,8 @@ public:
 
     Tensor clone() const;                                     // deep copy, on the same device
     Tensor to_device(Device device) const;                    // copy on device (same device: clone)
+    // For reading results on the host: this tensor itself when it is on the cpu (a handle, no copy), else a host copy.
+    Tensor host() const { return device_ == Device::cpu ? *this : to_device(Device::cpu); }
     Tensor reshape(const Shape& shape) const;                 // view; one dimension may be -1
     Tensor rows(std::int64_t begin, std::int64_t end) const;  // view of [begin, end) along axis 0
     Tensor to(DType dtype) const;         // converted copy (same dtype: clone); on cuda f32 <-> bf16 only

@@ -32,8 +32,7 @@ ValidationResult evaluate_validation(const Gpt& model, std::span<const std::uint
             y[i] = tokens[position + 1];
             bytes += tables.target_bytes(tokens[position], tokens[position + 1]);
         }
-        // On cuda the losses come back to the host for the sums (a no-op copy on the cpu).
-        const Tensor nll = model.token_losses(nullptr, inputs, targets).value().to_device(Device::cpu);
+        const Tensor nll = model.token_losses(nullptr, inputs, targets).value().host();  // from cuda for the sums
         double nll_sum = 0.0;
         for (std::int64_t i = 0; i < nll.numel(); ++i) nll_sum += nll.item(i);
         accumulator.add_sums(nll_sum, count * seq_len, bytes);
@@ -124,7 +123,7 @@ void evaluate_score_windows(const Gpt& model, ValidationGate& gate, std::span<co
                                .token_losses(nullptr, Tensor::from_ids(inputs, {count, length}),
                                              Tensor::from_ids(targets, {count, length}))
                                .value()
-                               .to_device(Device::cpu)
+                               .host()
                                .to(DType::f32);
         const float* values = nll.data<float>();
         for (std::size_t i = first; i < last; ++i) {

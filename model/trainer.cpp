@@ -256,7 +256,7 @@ TrainResult trainer_run(const TrainOptions& options) {
             tape.backward(loss, grad_scale);
         }
         optimizers->bind_gradients();
-        if (device_loss_sum.defined()) train_loss = device_loss_sum.to_device(Device::cpu).item(0);
+        if (device_loss_sum.defined()) train_loss = device_loss_sum.host().item(0);
         return train_loss / static_cast<double>(grad_accum);
     };
     auto apply_step = [&](double lr_scale, double muon_momentum, bool set_hyperparameters) {

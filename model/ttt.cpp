@@ -158,7 +158,7 @@ double ttt_train_epoch(Gpt& model, Tape& tape, const std::vector<std::int64_t>& 
         model.zero_grad();
         const Var loss =
             model.loss(&tape, Tensor::from_ids(inputs, {rows, seq_len}), Tensor::from_ids(targets, {rows, seq_len}));
-        loss_sum += loss.value().to_device(Device::cpu).item(0);
+        loss_sum += loss.value().host().item(0);
         tape.backward(loss);
         step();
         model.zero_grad();
@@ -198,7 +198,7 @@ std::string ttt_digest_weights(const Gpt& model) {
     std::string chain;
     for (const auto& [name, named] : model.named_tensors()) {
         // Weights on cuda are digested from a host copy of their bytes (the same bytes, so the same digest).
-        const Tensor tensor = named.device() == Device::cpu ? named : named.to_device(Device::cpu);
+        const Tensor tensor = named.host();
         const auto* bytes = static_cast<const std::uint8_t*>(tensor.raw_data());
         chain += name + " " + shape_string(tensor.shape()) + " " +
                  digest_sha256_hex(std::span<const std::uint8_t>(bytes, tensor.nbytes())) + "\n";
