@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #if defined(__CUDACC__)
 #define PGOLF_HOST_DEVICE __host__ __device__ __forceinline__
@@ -15,69 +16,57 @@
 
 namespace pgolf {
 
-// Single correctly rounded fp32 operations. On the device they are the _rn intrinsics, which nvcc never contracts:
-// by default it would fuse a·b + c into one FMA and round differently from the host's separate multiply and add, so
-// a kernel built from these reproduces its host replay bit for bit.
-PGOLF_HOST_DEVICE float hd_mul(float a, float b) {
+// Single correctly rounded fp32 or fp64 operations (T deduced from the first operand; the second converts to it). On
+// the device they are the _rn intrinsics, which nvcc never contracts: by default it would fuse a·b + c into one FMA
+// and round differently from the host's separate multiply and add, so a kernel built from these reproduces its host
+// replay bit for bit. fp64 serves the reductions that sum in double (SmearGate's dg, Muon's norms).
+template <typename T>
+PGOLF_HOST_DEVICE T hd_mul(T a, std::type_identity_t<T> b) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "hd_mul: float or double");
 #if defined(__CUDA_ARCH__)
-    return __fmul_rn(a, b);
+    if constexpr (std::is_same_v<T, float>)
+        return __fmul_rn(a, b);
+    else
+        return __dmul_rn(a, b);
 #else
     return a * b;
 #endif
 }
 
-PGOLF_HOST_DEVICE float hd_add(float a, float b) {
+template <typename T>
+PGOLF_HOST_DEVICE T hd_add(T a, std::type_identity_t<T> b) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "hd_add: float or double");
 #if defined(__CUDA_ARCH__)
-    return __fadd_rn(a, b);
+    if constexpr (std::is_same_v<T, float>)
+        return __fadd_rn(a, b);
+    else
+        return __dadd_rn(a, b);
 #else
     return a + b;
 #endif
 }
 
-PGOLF_HOST_DEVICE float hd_sub(float a, float b) {
+template <typename T>
+PGOLF_HOST_DEVICE T hd_sub(T a, std::type_identity_t<T> b) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "hd_sub: float or double");
 #if defined(__CUDA_ARCH__)
-    return __fsub_rn(a, b);
+    if constexpr (std::is_same_v<T, float>)
+        return __fsub_rn(a, b);
+    else
+        return __dsub_rn(a, b);
 #else
     return a - b;
 #endif
 }
 
-PGOLF_HOST_DEVICE float hd_div(float a, float b) {
+template <typename T>
+PGOLF_HOST_DEVICE T hd_div(T a, std::type_identity_t<T> b) {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>, "hd_div: float or double");
 #if defined(__CUDA_ARCH__)
-    return __fdiv_rn(a, b);
-#else
-    return a / b;
-#endif
-}
-
-// The same in double (the reductions that sum in double: SmearGate's dg, Muon's norms).
-PGOLF_HOST_DEVICE double hd_add(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dadd_rn(a, b);
-#else
-    return a + b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double hd_sub(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dsub_rn(a, b);
-#else
-    return a - b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double hd_mul(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __dmul_rn(a, b);
-#else
-    return a * b;
-#endif
-}
-
-PGOLF_HOST_DEVICE double hd_div(double a, double b) {
-#if defined(__CUDA_ARCH__)
-    return __ddiv_rn(a, b);
+    if constexpr (std::is_same_v<T, float>)
+        return __fdiv_rn(a, b);
+    else
+        return __ddiv_rn(a, b);
 #else
     return a / b;
 #endif
